@@ -1,0 +1,154 @@
+{#-
+    Landing table: EVERY message of the telemetry topic, exactly once, valid or not, with its
+    Kafka coordinates, raw text, parsed fields and reject_reason (null when usable).
+    Reads each partition from its own stored offset (macros/kafka_offsets.sql).
+-#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    properties={'partitioning': "ARRAY['day(loaded_at)']"}
+) }}
+
+with
+
+source_messages as (
+    {{ kafka_new_messages(source('kafka', 'telemetry_raw')) }}
+),
+
+parsed as (
+    select
+        kafka_partition,
+        kafka_offset,
+        kafka_timestamp,
+        kafka_key,
+        raw_message,
+        try(json_parse(raw_message)) as message_json
+    from source_messages
+),
+
+extracted as (
+    select
+        kafka_partition,
+        kafka_offset,
+        kafka_timestamp,
+        kafka_key,
+        raw_message,
+        message_json,
+        message_json is not null
+        and substr(json_format(message_json), 1, 1) = '{' as is_json_object,
+        json_extract(message_json, '$.device_id') as device_id_json,
+        json_extract(message_json, '$.customer_id') as customer_id_json,
+        json_extract(message_json, '$.timestamp') as timestamp_json,
+        json_extract(message_json, '$.status') as status_json,
+        json_extract(message_json, '$.metrics.energy_kwh') as energy_kwh_json,
+        json_extract(message_json, '$.metrics.voltage') as voltage_json,
+        json_extract(message_json, '$.metrics.battery_pct') as battery_pct_json,
+        json_extract(message_json, '$.metrics.register_kwh') as register_kwh_json
+    from parsed
+),
+
+typed as (
+    select
+        kafka_partition,
+        kafka_offset,
+        kafka_timestamp,
+        kafka_key,
+        raw_message,
+        is_json_object,
+        {{ json_kind('device_id_json') }} as device_id_kind,
+        {{ json_kind('customer_id_json') }} as customer_id_kind,
+        {{ json_kind('timestamp_json') }} as timestamp_kind,
+        {{ json_kind('status_json') }} as status_kind,
+        {{ json_kind('energy_kwh_json') }} as energy_kwh_kind,
+        {{ json_kind('voltage_json') }} as voltage_kind,
+        {{ json_kind('battery_pct_json') }} as battery_pct_kind,
+        {{ json_kind('register_kwh_json') }} as register_kwh_kind,
+        trim(json_extract_scalar(device_id_json, '$')) as device_id,
+        trim(json_extract_scalar(customer_id_json, '$')) as customer_id,
+        json_extract_scalar(timestamp_json, '$') as timestamp_text,
+        json_extract_scalar(status_json, '$') as status,
+        try_cast(json_extract_scalar(energy_kwh_json, '$') as double) as energy_kwh,
+        try_cast(json_extract_scalar(voltage_json, '$') as double) as voltage_v,
+        try_cast(json_extract_scalar(battery_pct_json, '$') as double) as battery_pct,
+        try_cast(json_extract_scalar(register_kwh_json, '$') as double) as register_kwh
+    from extracted
+),
+
+timed as (
+    select
+        *,
+        case
+            when regexp_like(
+                timestamp_text,
+                '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$'
+            )
+                then cast(
+                    try(from_iso8601_timestamp(timestamp_text)) at time zone 'UTC'
+                    as timestamp(6) with time zone
+                )
+        end as reading_at,
+        {{ run_loaded_at() }} as loaded_at
+    from typed
+),
+
+devices as (
+    select device_id from {{ ref('stg_devices') }}
+),
+
+classified as (
+    select
+        timed.*,
+        case
+            when not coalesce(is_json_object, false) then 'MALFORMED_JSON'
+            when 'missing' in (
+                device_id_kind, customer_id_kind, timestamp_kind, status_kind,
+                energy_kwh_kind, voltage_kind, battery_pct_kind
+            ) then 'MISSING_FIELD'
+            when device_id_kind = 'string' and timed.device_id = '' then 'MISSING_FIELD'
+            when customer_id_kind = 'string' and timed.customer_id = '' then 'MISSING_FIELD'
+            when device_id_kind != 'string'
+                or customer_id_kind != 'string'
+                or timestamp_kind != 'string'
+                or status_kind != 'string'
+                or energy_kwh_kind != 'number'
+                or voltage_kind != 'number'
+                or battery_pct_kind != 'number'
+                or register_kwh_kind not in ('missing', 'number')
+                or reading_at is null
+                then 'WRONG_TYPE'
+            when energy_kwh is null or voltage_v is null or battery_pct is null
+                or not is_finite(energy_kwh) or not is_finite(voltage_v)
+                or not is_finite(battery_pct)
+                or (register_kwh is not null and not is_finite(register_kwh))
+                or energy_kwh < 0 or energy_kwh > {{ var('max_energy_kwh_per_reading') }}
+                or voltage_v < 0 or voltage_v > {{ var('max_voltage_v') }}
+                or battery_pct < 0 or battery_pct > 100
+                or register_kwh < 0
+                then 'OUT_OF_RANGE'
+            when devices.device_id is null then 'UNKNOWN_DEVICE'
+            when reading_at > loaded_at + interval '{{ var("future_tolerance_hours") }}' hour
+                then 'FUTURE_TIMESTAMP'
+        end as reject_reason
+    from timed
+    left join devices on timed.device_id = devices.device_id
+)
+
+select
+    cast(kafka_partition as integer) as kafka_partition,
+    cast(kafka_offset as bigint) as kafka_offset,
+    cast(with_timezone(kafka_timestamp, 'UTC') as timestamp(6) with time zone) as kafka_timestamp_at,
+    cast(kafka_key as varchar) as kafka_key,
+    cast(raw_message as varchar) as raw_message,
+    -- Parsed fields are kept for rejected messages too (null where they could not be read),
+    -- which makes rejects easy to investigate.
+    device_id,
+    customer_id,
+    reading_at,
+    energy_kwh,
+    voltage_v,
+    battery_pct,
+    register_kwh,
+    status,
+    reject_reason,
+    loaded_at
+from classified

@@ -1,0 +1,8 @@
+select
+    customer_id,
+    customer_name,
+    segment as customer_segment,
+    region,
+    tariff_id,
+    created_at
+from {{ source('postgresql', 'customers') }}

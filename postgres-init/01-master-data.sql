@@ -1,0 +1,50 @@
+-- Master data for the lakehouse: tariffs with time-of-use periods, customers and devices.
+-- Run by the postgres image on first start (docker-entrypoint-initdb.d) and by the native
+-- runner with psql, in the POSTGRES_DB database, so it must stay plain SQL plus psql commands.
+
+CREATE TABLE IF NOT EXISTS tariffs (
+    tariff_id                 text PRIMARY KEY,
+    tariff_name               text        NOT NULL,
+    currency                  char(3)     NOT NULL DEFAULT 'EUR',
+    standing_charge_per_day   numeric(10, 4) NOT NULL DEFAULT 0
+);
+
+-- Each tariff covers every hour of every day type exactly once: [start_hour, end_hour).
+CREATE TABLE IF NOT EXISTS tariff_periods (
+    tariff_id       text     NOT NULL REFERENCES tariffs (tariff_id),
+    day_type        text     NOT NULL CHECK (day_type IN ('WEEKDAY', 'WEEKEND')),
+    start_hour      smallint NOT NULL CHECK (start_hour BETWEEN 0 AND 23),
+    end_hour        smallint NOT NULL CHECK (end_hour BETWEEN 1 AND 24),
+    period_name     text     NOT NULL CHECK (period_name IN ('PEAK', 'SHOULDER', 'OFF_PEAK')),
+    price_per_kwh   numeric(10, 5) NOT NULL CHECK (price_per_kwh >= 0),
+    PRIMARY KEY (tariff_id, day_type, start_hour),
+    CHECK (end_hour > start_hour)
+);
+
+CREATE TABLE IF NOT EXISTS customers (
+    customer_id     text PRIMARY KEY,
+    customer_name   text NOT NULL,
+    segment         text NOT NULL CHECK (segment IN ('residential', 'commercial', 'small_industrial')),
+    region          text NOT NULL,
+    tariff_id       text NOT NULL REFERENCES tariffs (tariff_id),
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS devices (
+    device_id         text PRIMARY KEY,
+    customer_id       text NOT NULL REFERENCES customers (customer_id),
+    device_model      text NOT NULL,
+    firmware_version  text NOT NULL,
+    install_date      date NOT NULL,
+    is_active         boolean NOT NULL DEFAULT true
+);
+CREATE INDEX IF NOT EXISTS devices_customer_id_idx ON devices (customer_id);
+
+-- Ground truth written by the simulator's fault injection, to score health rules against.
+CREATE TABLE IF NOT EXISTS fault_labels (
+    device_id    text        NOT NULL,
+    fault_type   text        NOT NULL,
+    started_at   timestamptz NOT NULL,
+    ended_at     timestamptz,
+    PRIMARY KEY (device_id, fault_type, started_at)
+);

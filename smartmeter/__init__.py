@@ -1,0 +1,1 @@
+"""Smart energy meter lakehouse: simulator, native stack runner and operations tooling."""

@@ -1,0 +1,3 @@
+from smartmeter.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,173 @@
+"""`./lakehouse <command>`: day-2 operations on the lakehouse (native mode)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from smartmeter.config import REPO_ROOT, load_settings
+from smartmeter.native.errors import StackError
+from smartmeter.native.layout import DBT_PROJECT
+
+DESCRIPTION = """Day-2 operations on the smart meter lakehouse.
+
+  up        start every service, keeping data (--trino-workers N adds Trino workers)
+  down      stop every service, keeping data
+  status    one line per service; exit 0 only when all are healthy
+  logs      print a service's log (postgres, objectstore, kafka, trino, trino-worker-N, dbt)
+  sql       run one Trino statement and print the result as a table
+  trino     the interactive Trino CLI
+  dbt       dbt against the running stack, e.g. ./lakehouse dbt build
+  maintain  Iceberg maintenance: optimize, expire_snapshots, remove_orphan_files
+  test      lint, unit and integration tests (starts the stack if needed)
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lakehouse", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    setup = sub.add_parser("setup", help="fresh native setup (what ./initial-setup.sh --native runs)")
+    setup.add_argument("--native", action="store_true", help="accepted for symmetry with initial-setup.sh")
+    up = sub.add_parser("up", help="start, keeping data")
+    up.add_argument("--trino-workers", type=int, metavar="N", help="run N Trino worker processes besides the coordinator")
+    up.add_argument("--dbt-loop", action="store_true", help="also run the dbt loop (DBT_AUTO_RUN, DBT_RUN_INTERVAL)")
+    sub.add_parser("down", help="stop, keeping data")
+    sub.add_parser("status", help="health of every service")
+    logs = sub.add_parser("logs", help="print a service's log")
+    logs.add_argument("service")
+    logs.add_argument("-n", "--lines", type=int, default=100, help="how many lines from the end (default 100)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    sql = sub.add_parser("sql", help="run one Trino statement")
+    sql.add_argument("query")
+    trino = sub.add_parser("trino", help="interactive Trino CLI")
+    trino.add_argument("args", nargs=argparse.REMAINDER)
+    dbt = sub.add_parser("dbt", help="run dbt against the stack")
+    dbt.add_argument("args", nargs=argparse.REMAINDER)
+    maintain = sub.add_parser("maintain", help="Iceberg table maintenance")
+    maintain.add_argument("args", nargs=argparse.REMAINDER)
+    stop = sub.add_parser("stop-service", help="stop one service (for failure drills)")
+    stop.add_argument("service")
+    test = sub.add_parser("test", help="run the test suite")
+    test.add_argument("args", nargs=argparse.REMAINDER, help="extra pytest arguments")
+    return parser
+
+
+def _java_tool_env() -> dict[str, str]:
+    from smartmeter.native.java import find_java_home  # noqa: PLC0415
+
+    java_home = find_java_home()
+    return {**os.environ, "JAVA_HOME": str(java_home), "PATH": f"{java_home / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+
+
+def _run_sql(query: str) -> int:
+    from trino.exceptions import TrinoQueryError  # noqa: PLC0415
+
+    from smartmeter.trino_sql import format_table, query as run_query  # noqa: PLC0415
+
+    settings = load_settings()
+    try:
+        columns, rows = run_query(settings, query)
+    except TrinoQueryError as exc:
+        print(f"Query failed: {exc.error_name}: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"Cannot reach Trino at {settings.trino_url}: {exc}. Is the stack up? ./lakehouse status", file=sys.stderr)
+        return 1
+    print(format_table(columns, rows) if columns else "OK")
+    return 0
+
+
+def _trino_cli(args: list[str]) -> int:
+    from smartmeter.native import artifacts  # noqa: PLC0415
+    from smartmeter.native.layout import Layout  # noqa: PLC0415
+
+    settings = load_settings()
+    jar = artifacts.fetch(Layout(settings.home), artifacts.TRINO_CLI)
+    env = _java_tool_env()
+    command = ["java", "-jar", str(jar), f"--server={settings.trino_url}", f"--user={settings.trino_user}", *args]
+    return subprocess.call(command, env=env)
+
+
+def _dbt(args: list[str]) -> int:
+    env = {**os.environ, "DBT_PROFILES_DIR": str(DBT_PROJECT)}
+    env.setdefault("DBT_TARGET", "native")
+    venv_bin = os.path.dirname(sys.executable)
+    return subprocess.call([os.path.join(venv_bin, "dbt"), *args], cwd=DBT_PROJECT, env=env)
+
+
+def _logs(service: str, lines: int, follow: bool) -> int:
+    from smartmeter.native.stack import log_path  # noqa: PLC0415
+
+    path = log_path(load_settings(), service)
+    if path is None:
+        return 1
+    command = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [str(path)]
+    return subprocess.call(command)
+
+
+def _test(extra: list[str]) -> int:
+    from smartmeter.native import stack  # noqa: PLC0415
+
+    settings = load_settings()
+    print("== lint", flush=True)
+    lint = [
+        [sys.executable, "-m", "ruff", "check", "."],
+        [sys.executable, "-m", "sqlfluff", "lint", "--disable-progress-bar", "dbt-project/models"],
+    ]
+    for command in lint:
+        if not (REPO_ROOT / command[-1]).exists():
+            continue
+        if subprocess.call(command, cwd=REPO_ROOT) != 0:
+            print(f"lint failed: {' '.join(command[2:])}", file=sys.stderr)
+            return 1
+    print("== stack", flush=True)
+    if not stack.status(settings):
+        print("stack not healthy: running a fresh native setup", flush=True)
+        stack.setup(settings)
+    print("== pytest", flush=True)
+    code = subprocess.call([sys.executable, "-m", "pytest", "tests/unit", "tests/integration", *extra], cwd=REPO_ROOT)
+    if code == 5:
+        print("pytest collected no tests: that is a failure", file=sys.stderr)
+        return 1
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from smartmeter.native import stack  # noqa: PLC0415
+
+    settings = load_settings()
+    try:
+        match args.command:
+            case "setup":
+                stack.setup(settings)
+            case "up":
+                stack.up(settings, trino_workers=args.trino_workers, dbt_loop=args.dbt_loop)
+            case "down":
+                stack.down(settings)
+            case "status":
+                return 0 if stack.status(settings) else 1
+            case "logs":
+                return _logs(args.service, args.lines, args.follow)
+            case "sql":
+                return _run_sql(args.query)
+            case "trino":
+                return _trino_cli(args.args)
+            case "dbt":
+                return _dbt(args.args)
+            case "maintain":
+                from smartmeter.maintenance import main as maintain  # noqa: PLC0415
+
+                return maintain(args.args)
+            case "stop-service":
+                stack.stop_service(settings, args.service)
+            case "test":
+                return _test(args.args)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,43 @@
+"""Running Trino statements from Python and printing results as a table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from smartmeter.config import Settings
+
+
+def connect(settings: Settings, **kwargs: Any):
+    import trino  # noqa: PLC0415 - keeps `--help` fast and usable before the venv exists
+
+    return trino.dbapi.connect(
+        host=settings.trino_host, port=settings.trino_port, user=settings.trino_user, **kwargs
+    )
+
+
+def query(settings: Settings, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and rows of one statement."""
+    conn = connect(settings)
+    try:
+        cur = conn.cursor()
+        cur.execute(sql)
+        rows = [tuple(r) for r in cur.fetchall()]
+        columns = [d[0] for d in cur.description or []]
+        return columns, rows
+    finally:
+        conn.close()
+
+
+def execute(settings: Settings, sql: str) -> None:
+    query(settings, sql)
+
+
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [["NULL" if v is None else str(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = "+".join("-" * (w + 2) for w in widths)
+    out = [" | ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(), line]
+    out += [" | ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(out)
