@@ -55,16 +55,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _java_tool_env() -> dict[str, str]:
-    from smartmeter.native.java import find_java_home  # noqa: PLC0415
+    from smartmeter.native.java import find_java_home
 
     java_home = find_java_home()
     return {**os.environ, "JAVA_HOME": str(java_home), "PATH": f"{java_home / 'bin'}{os.pathsep}{os.environ['PATH']}"}
 
 
 def _run_sql(query: str) -> int:
-    from trino.exceptions import TrinoQueryError  # noqa: PLC0415
+    from trino.exceptions import TrinoQueryError
 
-    from smartmeter.trino_sql import format_table, query as run_query  # noqa: PLC0415
+    from smartmeter.trino_sql import format_table
+    from smartmeter.trino_sql import query as run_query
 
     settings = load_settings()
     try:
@@ -80,8 +81,8 @@ def _run_sql(query: str) -> int:
 
 
 def _trino_cli(args: list[str]) -> int:
-    from smartmeter.native import artifacts  # noqa: PLC0415
-    from smartmeter.native.layout import Layout  # noqa: PLC0415
+    from smartmeter.native import artifacts
+    from smartmeter.native.layout import Layout
 
     settings = load_settings()
     jar = artifacts.fetch(Layout(settings.home), artifacts.TRINO_CLI)
@@ -98,7 +99,7 @@ def _dbt(args: list[str]) -> int:
 
 
 def _logs(service: str, lines: int, follow: bool) -> int:
-    from smartmeter.native.stack import log_path  # noqa: PLC0415
+    from smartmeter.native.stack import log_path
 
     path = log_path(load_settings(), service)
     if path is None:
@@ -108,7 +109,7 @@ def _logs(service: str, lines: int, follow: bool) -> int:
 
 
 def _test(extra: list[str]) -> int:
-    from smartmeter.native import stack  # noqa: PLC0415
+    from smartmeter.native import stack
 
     settings = load_settings()
     print("== lint", flush=True)
@@ -136,7 +137,7 @@ def _test(extra: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from smartmeter.native import stack  # noqa: PLC0415
+    from smartmeter.native import stack
 
     settings = load_settings()
     try:
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             case "dbt":
                 return _dbt(args.args)
             case "maintain":
-                from smartmeter.maintenance import main as maintain  # noqa: PLC0415
+                from smartmeter.maintenance import main as maintain
 
                 return maintain(args.args)
             case "stop-service":

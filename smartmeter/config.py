@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +27,6 @@ def _read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-@cache
 def environment() -> dict[str, str]:
     """`.env.example` < `.env` < os.environ."""
     merged = _read_env_file(REPO_ROOT / ".env.example")

@@ -9,7 +9,7 @@ from smartmeter.config import Settings
 
 
 def connect(settings: Settings, **kwargs: Any):
-    import trino  # noqa: PLC0415 - keeps `--help` fast and usable before the venv exists
+    import trino
 
     return trino.dbapi.connect(
         host=settings.trino_host, port=settings.trino_port, user=settings.trino_user, **kwargs
@@ -37,7 +37,7 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [["NULL" if v is None else str(v) for v in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     line = "+".join("-" * (w + 2) for w in widths)
-    out = [" | ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(), line]
-    out += [" | ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+    out = [" | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(), line]
+    out += [" | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(out)

