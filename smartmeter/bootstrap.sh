@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by ./lakehouse and ./initial-setup.sh: make sure the project's virtualenv exists with
 # the pinned requirements, and export LAKEHOUSE_PYTHON pointing at it.
 lakehouse_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

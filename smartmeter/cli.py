@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ from smartmeter.config import REPO_ROOT, load_settings
 from smartmeter.native.errors import StackError
 from smartmeter.native.layout import DBT_PROJECT
 
-DESCRIPTION = """Day-2 operations on the smart meter lakehouse.
+DESCRIPTION = """Day-2 operations on the smart meter lakehouse, in native or Docker mode.
 
   up        start every service, keeping data (--trino-workers N adds Trino workers)
   down      stop every service, keeping data
@@ -22,14 +23,19 @@ DESCRIPTION = """Day-2 operations on the smart meter lakehouse.
   dbt       dbt against the running stack, e.g. ./lakehouse dbt build
   maintain  Iceberg maintenance: optimize, expire_snapshots, remove_orphan_files
   test      lint, unit and integration tests (starts the stack if needed)
+
+Mode: LAKEHOUSE_MODE=native|docker, else native when $LAKEHOUSE_HOME holds native state, else
+Docker when a Docker engine answers.
 """
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lakehouse", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
-    setup = sub.add_parser("setup", help="fresh native setup (what ./initial-setup.sh --native runs)")
-    setup.add_argument("--native", action="store_true", help="accepted for symmetry with initial-setup.sh")
+    setup = sub.add_parser("setup", help="fresh setup (what ./initial-setup.sh runs): native by default, or --docker")
+    setup_mode = setup.add_mutually_exclusive_group()
+    setup_mode.add_argument("--native", action="store_true", help="local processes, no Docker (the default)")
+    setup_mode.add_argument("--docker", action="store_true", help="Docker Compose (docker-compose.yml)")
     up = sub.add_parser("up", help="start, keeping data")
     up.add_argument("--trino-workers", type=int, metavar="N", help="run N Trino worker processes besides the coordinator")
     up.add_argument("--dbt-loop", action="store_true", help="also run the dbt loop (DBT_AUTO_RUN, DBT_RUN_INTERVAL)")
@@ -108,10 +114,26 @@ def _logs(service: str, lines: int, follow: bool) -> int:
     return subprocess.call(command)
 
 
+def _ensure_test_tools() -> None:
+    """Tools the test suite needs beyond the venv: shellcheck and a Docker Compose v2 to validate with."""
+    if shutil.which("shellcheck") is None:
+        if os.geteuid() != 0 or shutil.which("apt-get") is None:
+            raise StackError("the tests need shellcheck: sudo apt-get install -y shellcheck")
+        print("installing shellcheck ...", flush=True)
+        for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "shellcheck"]):
+            if subprocess.call(command, stdout=subprocess.DEVNULL) != 0:
+                raise StackError(f"`{' '.join(command)}` failed; install shellcheck by hand")
+    from smartmeter import compose_check
+
+    if compose_check.find_compose() is None:
+        compose_check.install()
+
+
 def _test(extra: list[str]) -> int:
     from smartmeter.native import stack
 
     settings = load_settings()
+    _ensure_test_tools()
     print("== lint", flush=True)
     lint = [
         [sys.executable, "-m", "ruff", "check", "."],
@@ -135,13 +157,53 @@ def _test(extra: list[str]) -> int:
     return code
 
 
+def _mode(settings) -> str:
+    chosen = os.environ.get("LAKEHOUSE_MODE", "auto")
+    if chosen in ("native", "docker"):
+        return chosen
+    if (settings.home / "data").exists():
+        return "native"
+    if shutil.which("docker") and subprocess.call(["docker", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0:
+        return "docker"
+    return "native"
+
+
+def _docker(args: argparse.Namespace) -> int:
+    """The day-2 commands that differ in Docker mode (sql, maintain and test talk to ports, not processes)."""
+    from smartmeter import compose
+
+    interactive = ["-it"] if sys.stdin.isatty() else []
+    match args.command:
+        case "up":
+            if args.trino_workers:
+                os.environ["TRINO_WORKERS"] = str(args.trino_workers)
+            return compose.up(("cluster",) if args.trino_workers else ())
+        case "down":
+            return compose.down()
+        case "status":
+            return 0 if compose.status() else 1
+        case "logs":
+            return compose.logs(args.service, args.lines, args.follow)
+        case "trino":
+            return subprocess.call(["docker", "exec", *interactive, "trino-coordinator", "trino", *args.args])
+        case "dbt":
+            return subprocess.call(["docker", "exec", *interactive, "dbt-transformations", "dbt", *args.args])
+    raise AssertionError(f"no Docker mode for {args.command}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from smartmeter.native import stack
 
     settings = load_settings()
+    if args.command in ("up", "down", "status", "logs", "trino", "dbt") and _mode(settings) == "docker":
+        return _docker(args)
     try:
         match args.command:
+            case "setup" if args.docker:
+                from smartmeter.compose import setup as compose_setup
+
+                return compose_setup()
             case "setup":
                 stack.setup(settings)
             case "up":

@@ -395,7 +395,7 @@ class Trino(Service):
             f"--jvm-dir={ctx.java_home}",
         ]
         if not is_coordinator:
-            command.append("-J=-Xmx2G")
+            command += ["-J", "-Xmx2G"]
         spawn(command, log_file=ctx.layout.log_file(self.name), pid_file=ctx.layout.pid_file(self.name), env=env, cwd=home)
 
     def info(self, ctx: Context) -> dict | None:

@@ -5,7 +5,7 @@ so the rates must add up to at most 1). Invalid variants are sent as extra messa
 genuine reading, so the clean data stays complete and every reject is countable:
 
 - duplicate: the reading's exact bytes are sent again (with the next interval).
-- late: the reading is held back and sent at least a day later (or when the run ends).
+- late: the reading is held back and sent on a later calendar day (or when the run ends).
 - clock_skew: the reading's timestamp is shifted by 1-5 minutes (in place, still valid).
 - future: an extra copy stamped 2-30 days after the later of the reading and the end of the
   simulated window, so it is more than a day ahead of ingest time.
@@ -33,7 +33,7 @@ from smartmeter.simulator.model import TIMESTAMP_FORMAT, format_timestamp
 from smartmeter.simulator.serializer import encode_document
 
 DAY_S = 86_400
-_LATE_EXTRA_DELAY_S = 6 * 3600
+_LATE_EXTRA_DELAY_S = 12 * 3600
 REQUIRED_FIELDS = (
     ("device_id",), ("customer_id",), ("timestamp",), ("status",),
     ("metrics", "energy_kwh"), ("metrics", "voltage"), ("metrics", "battery_pct"),
@@ -126,7 +126,8 @@ class TelemetryChaos:
                 append(message)
                 self._resend.append(message)
             elif kind == "late":
-                release_at = now_at + DAY_S + self._rng.randrange(_LATE_EXTRA_DELAY_S)
+                # Arrives on a later calendar day than its own timestamp.
+                release_at = (now_at // DAY_S + 1) * DAY_S + 1 + self._rng.randrange(_LATE_EXTRA_DELAY_S)
                 self._held_sequence += 1
                 heapq.heappush(self._held, (release_at, self._held_sequence, message))
             elif kind == "clock_skew":

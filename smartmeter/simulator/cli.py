@@ -330,8 +330,6 @@ def simulate(args, rates: ChaosRates) -> int:
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     max_devices = args.devices if args.devices or backfill else LIVE_DEFAULT_DEVICES
     max_customers = args.customers if args.customers or backfill else LIVE_DEFAULT_CUSTOMERS
-    settings = load_settings()
-
     print(BANNER)
     print("Smart Energy Meter Telemetry Simulator" + (" (backfill)" if backfill else ""))
     print(BANNER)

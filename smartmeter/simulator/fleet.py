@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import random
 from collections.abc import Sequence
+
 from smartmeter.simulator import profiles
 from smartmeter.simulator.faultlogs import FIELD_NOTES, NOTE_EVENT_TYPE
 from smartmeter.simulator.model import (
@@ -110,6 +111,7 @@ class Fleet:
         self._battery_pct: list[int] = []
         self._day_events: list[tuple[int, int, str]] = []
         self._previous_end_at: int | None = None
+        self._window_start_at = start_at
 
     def device(self, index: int) -> Device:
         return self.devices[index]
@@ -120,7 +122,7 @@ class Fleet:
         self._day = day
         self._battery_pct = [
             max(_HEALTHY_BATTERY_FLOOR_PCT, 100 - int(drain * max(0, day - full_day)))
-            for full_day, drain in zip(self._battery_full_day, self._battery_drain_pct_per_day)
+            for full_day, drain in zip(self._battery_full_day, self._battery_drain_pct_per_day, strict=True)
         ]
         self._day_events = []
         rng = self._background_rng
@@ -244,7 +246,7 @@ class Fleet:
             ):
                 if battery_pct < limit and code not in state["reported"]:
                     state["reported"].add(code)
-                    events.append(FaultEvent(device_id, reading_at - self._fault_rng.randrange(60), code, severity, text))
+                    events.append(FaultEvent(device_id, self._event_at(self._window_start_at, reading_at), code, severity, text))
         elif kind == "VOLTAGE_INSTABILITY":
             rng = self._fault_rng
             if rng.random() < _UNSTABLE_VOLTAGE_SHARE:
@@ -255,7 +257,7 @@ class Fleet:
                     voltage_dv = rng.randint(VOLTAGE_OK_MAX_DV + 1, 2700)
                     code, text = "V202", f"Voltage {voltage_dv / 10} V above limit"
                 severity = "WARNING" if VOLTAGE_WARN_MIN_DV <= voltage_dv <= VOLTAGE_WARN_MAX_DV else "ERROR"
-                events.append(FaultEvent(device_id, reading_at - rng.randrange(1, 300), code, severity, text))
+                events.append(FaultEvent(device_id, self._event_at(self._window_start_at, reading_at), code, severity, text))
         elif kind == "CLOCK_DRIFT":
             hours = (reading_at - episode.started_at) / 3600
             drift_s = round(self._drift_s_per_hour[index] * hours)
@@ -282,6 +284,7 @@ class Fleet:
         if previous_end_at is None:
             previous_end_at = interval_end_at - self.interval_s
         self._previous_end_at = interval_end_at
+        self._window_start_at = previous_end_at
         # The reading at 00:00 closes the previous day's last interval, so it belongs to that day.
         day = (interval_end_at - 1) // DAY_S
         if day != self._day:

@@ -7,14 +7,12 @@ them to a producer; fault events become log lines in each meter's firmware diale
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from smartmeter.simulator.chaos import TelemetryChaos
-from smartmeter.simulator.faultlogs import dialect_for_firmware, format_event, format_note
-from smartmeter.simulator.faultlogs import NOTE_EVENT_TYPE
+from smartmeter.simulator.faultlogs import NOTE_EVENT_TYPE, dialect_for_firmware, format_event, format_note
 from smartmeter.simulator.fleet import Fleet
 from smartmeter.simulator.model import FaultEvent
 from smartmeter.simulator.serializer import TelemetryEncoder
@@ -165,6 +163,3 @@ def _describe_reading(key: bytes | None, value: str) -> str:
 def _describe_log(line: str) -> str:
     return f"log line: {line}"
 
-
-def print_rule(stream=sys.stdout) -> None:
-    print(RULE, file=stream)

@@ -424,19 +424,31 @@ class IsolatedPipeline:
                 raise AssertionError(f"Trino sees {seen} messages in {topic}, expected {count}")
             time.sleep(1)
 
-    def wait_for_idle_queries(self, timeout_s: float = 300) -> None:
-        """Wait until no query touching this pipeline's schemas is still running on Trino (a
-        killed dbt leaves its last statement running on the server until it finishes)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            running = self.query(
-                "select count(*) from system.runtime.queries where state not in ('FINISHED', 'FAILED') "
-                f"and query like '%{self.suffix}%' and query not like '%system.runtime.queries%'"
-            )[0][0]
-            if running == 0:
+    def running_queries(self) -> list[tuple[str, str]]:
+        return self.query(
+            "select query_id, query from system.runtime.queries where state not in ('FINISHED', 'FAILED') "
+            f"and query like '%{self.suffix}%' and query not like '%system.runtime.queries%'"
+        )
+
+    def wait_for_idle_queries(self, grace_s: float = 60, timeout_s: float = 300) -> None:
+        """After a SIGKILLed dbt: let its last statements finish on the server for `grace_s`
+        (a write that was already committing commits), then kill what is left (e.g. a SELECT
+        whose client is gone, which Trino would otherwise keep until the client timeout)."""
+        started = time.monotonic()
+        while True:
+            running = self.running_queries()
+            if not running:
                 return
+            waited = time.monotonic() - started
+            if waited > timeout_s:
+                raise AssertionError(f"queries of a killed dbt run still running: {running}")
+            if waited > grace_s:
+                for query_id, _ in running:
+                    try:
+                        self.query(f"call system.runtime.kill_query(query_id => '{query_id}', message => 'test cleanup')")
+                    except Exception:  # noqa: BLE001 - it may have just finished
+                        pass
             time.sleep(1)
-        raise AssertionError("queries of a killed dbt run still running")
 
     def drop_schemas(self) -> None:
         for schema in (self.marts, self.intermediate, self.staging):

@@ -96,6 +96,15 @@ def test_kafka_config_keeps_shared_settings_and_sets_native_ones(tmp_path, monke
     assert sum(line.startswith("listeners=") for line in rendered) == 1
 
 
+def test_default_ports_match_the_contract(monkeypatch):
+    for name in ("KAFKA_PORT", "KAFKA_BOOTSTRAP_SERVERS", "TRINO_PORT", "POSTGRES_PORT", "S3_PORT", "S3_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert (settings.kafka_port, settings.trino_port, settings.postgres_port, settings.s3_port) == (19092, 8081, 5432, 9000)
+    assert settings.kafka_bootstrap_servers == "localhost:19092"
+    assert settings.s3_endpoint == "http://localhost:9000"
+
+
 def test_env_file_is_overridden_by_process_environment(monkeypatch):
     monkeypatch.setenv("POSTGRES_DB", "other_db")
     monkeypatch.setenv("TRINO_PORT", "18081")

@@ -1,0 +1,169 @@
+"""Iceberg table maintenance as one operation (`./lakehouse maintain`).
+
+For every table in the lakehouse schemas (iceberg.staging, iceberg.intermediate, iceberg.marts):
+
+1. `optimize`: rewrite small data files (and merge-on-read delete files) into larger ones;
+2. `expire_snapshots`: drop snapshots older than the retention, and the files only they used;
+3. `remove_orphan_files`: delete files no snapshot references (e.g. from failed writes).
+
+It prints data-file counts (from the `$files` metadata table) and snapshot counts before and
+after. Trino refuses retentions below the catalog's `iceberg.expire-snapshots.min-retention` /
+`iceberg.remove-orphan-files.min-retention` (trino-config/etc/catalog/iceberg.properties).
+
+Run it while the dbt loop is idle or between runs: `optimize` commits like any other write, so a
+dbt MERGE that overlaps it on the same table may fail once and succeed on its next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from smartmeter.config import Settings, load_settings
+
+DEFAULT_SCHEMAS = ("staging", "intermediate", "marts")
+DURATION = re.compile(r"^\d+(\.\d+)?(ms|s|m|h|d)$")
+SIZE = re.compile(r"^\d+(\.\d+)?(B|kB|MB|GB)$")
+
+
+@dataclass
+class TableReport:
+    table: str
+    files_before: int
+    files_after: int | None = None
+    snapshots_before: int = 0
+    snapshots_after: int | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="lakehouse maintain",
+        description="Optimize, expire snapshots and remove orphan files on every Iceberg table of the lakehouse.",
+    )
+    parser.add_argument("--schema", action="append", dest="schemas", metavar="SCHEMA",
+                        help=f"schema of catalog iceberg to maintain (repeatable; default: {', '.join(DEFAULT_SCHEMAS)})")
+    parser.add_argument("--table", action="append", dest="tables", metavar="NAME",
+                        help="only these tables (repeatable; default: every table of the schemas)")
+    parser.add_argument("--retention", default="7d",
+                        help="keep snapshots and unreferenced files younger than this (Trino duration, default 7d; "
+                             "at least the catalog's min-retention, 1d)")
+    parser.add_argument("--file-size-threshold", default="128MB",
+                        help="optimize rewrites files smaller than this (default 128MB)")
+    parser.add_argument("--skip-optimize", action="store_true", help="do not rewrite data files")
+    parser.add_argument("--skip-orphans", action="store_true", help="do not remove orphan files")
+    parser.add_argument("--catalog", default="iceberg", help="Iceberg catalog name in Trino (default iceberg)")
+    args = parser.parse_args(list(argv))
+    if not DURATION.match(args.retention):
+        parser.error(f"--retention {args.retention!r} is not a Trino duration such as 7d, 36h or 1d")
+    if not SIZE.match(args.file_size_threshold):
+        parser.error(f"--file-size-threshold {args.file_size_threshold!r} is not a size such as 128MB")
+    for name in (args.schemas or []) + (args.tables or []) + [args.catalog]:
+        if not re.match(r"^[A-Za-z0-9_]+$", name):
+            parser.error(f"{name!r} is not a plain identifier")
+    return args
+
+
+class Trino:
+    def __init__(self, settings: Settings) -> None:
+        import trino  # noqa: PLC0415 - keeps --help usable without the driver
+
+        self._conn = trino.dbapi.connect(host=settings.trino_host, port=settings.trino_port, user=settings.trino_user)
+
+    def rows(self, sql: str) -> list[tuple]:
+        cur = self._conn.cursor()
+        cur.execute(sql)
+        return [tuple(r) for r in cur.fetchall()]
+
+    def scalar(self, sql: str) -> int:
+        return int(self.rows(sql)[0][0])
+
+
+def list_tables(trino: Trino, catalog: str, schemas: Sequence[str], only: Sequence[str] | None) -> list[str]:
+    quoted = ", ".join(f"'{s}'" for s in schemas)
+    rows = trino.rows(
+        f"select table_schema, table_name from {catalog}.information_schema.tables "
+        f"where table_schema in ({quoted}) and table_type = 'BASE TABLE' order by 1, 2"
+    )
+    tables = [f'{catalog}."{schema}"."{name}"' for schema, name in rows if not name.endswith("__dbt_tmp")]
+    if only:
+        tables = [t for t in tables if t.rsplit(".", 1)[1].strip('"') in only]
+    return tables
+
+
+def metadata_table(table: str, suffix: str) -> str:
+    head, name = table.rsplit(".", 1)
+    return f'{head}."{name.strip(chr(34))}${suffix}"'
+
+
+def maintain_table(trino: Trino, table: str, args: argparse.Namespace) -> TableReport:
+    started = time.monotonic()
+    report = TableReport(
+        table,
+        files_before=trino.scalar(f"select count(*) from {metadata_table(table, 'files')}"),
+        snapshots_before=trino.scalar(f"select count(*) from {metadata_table(table, 'snapshots')}"),
+    )
+    try:
+        if not args.skip_optimize:
+            trino.rows(f"alter table {table} execute optimize(file_size_threshold => '{args.file_size_threshold}')")
+        trino.rows(f"alter table {table} execute expire_snapshots(retention_threshold => '{args.retention}')")
+        if not args.skip_orphans:
+            trino.rows(f"alter table {table} execute remove_orphan_files(retention_threshold => '{args.retention}')")
+    except Exception as exc:  # noqa: BLE001 - report and go on with the next table
+        report.error = str(getattr(exc, "message", None) or exc).splitlines()[0]
+    report.files_after = trino.scalar(f"select count(*) from {metadata_table(table, 'files')}")
+    report.snapshots_after = trino.scalar(f"select count(*) from {metadata_table(table, 'snapshots')}")
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def format_reports(reports: Sequence[TableReport]) -> str:
+    header = ("table", "files before", "files after", "snapshots before", "snapshots after", "seconds", "result")
+    rows = [
+        (r.table, str(r.files_before), str(r.files_after), str(r.snapshots_before), str(r.snapshots_after),
+         f"{r.seconds:.1f}", "ok" if r.error is None else f"error: {r.error}")
+        for r in reports
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+    lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("-+-".join("-" * w for w in widths))
+    lines += [" | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in rows]
+    total_before = sum(r.files_before for r in reports)
+    total_after = sum(r.files_after or 0 for r in reports)
+    lines.append(f"{len(reports)} table(s): data files {total_before} -> {total_after}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    settings = load_settings()
+    try:
+        trino = Trino(settings)
+        tables = list_tables(trino, args.catalog, args.schemas or DEFAULT_SCHEMAS, args.tables)
+    except Exception as exc:  # noqa: BLE001 - one clear message for any connection problem
+        print(f"error: cannot list tables through Trino at {settings.trino_url}: {exc}\n"
+              "Is the stack running? Check with ./lakehouse status, start it with ./lakehouse up.", file=sys.stderr)
+        return 1
+    if not tables:
+        print("nothing to maintain: no Iceberg tables in "
+              f"{', '.join(args.schemas or DEFAULT_SCHEMAS)} (has dbt run yet?)")
+        return 0
+    reports = []
+    for table in tables:
+        print(f"maintaining {table} ...", flush=True)
+        reports.append(maintain_table(trino, table, args))
+    print(format_reports(reports))
+    failed = [r for r in reports if r.error]
+    if failed:
+        print(f"error: {len(failed)} table(s) failed; see the result column", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
