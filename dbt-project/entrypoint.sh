@@ -17,7 +17,7 @@
 set -uo pipefail
 
 PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cd "$PROJECT_DIR"
+cd "$PROJECT_DIR" || exit 1
 export DBT_PROFILES_DIR="${DBT_PROFILES_DIR:-$PROJECT_DIR}"
 export DBT_TARGET="${DBT_TARGET:-native}"
 DBT_BIN="${DBT_BIN:-dbt}"

@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                 partition.offset = OFFSET_BEGINNING
         consumer_.assign(partitions)
 
+    # Stop cleanly on Ctrl+C and on kill, even when started with SIGINT ignored (e.g. with `&`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     consumer.subscribe([args.topic], on_assign=on_assign)
     print(f"Reading {args.topic} from {args.bootstrap_servers} as group {args.group}"

@@ -6,7 +6,11 @@
 
 {#- The run's load timestamp: one value for every model of a `dbt build`, UTC. -#}
 {% macro run_loaded_at() -%}
-    timestamp '{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }} UTC'
+    {%- if run_started_at is defined and run_started_at -%}
+        timestamp '{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }} UTC'
+    {%- else -%}
+        current_timestamp
+    {%- endif -%}
 {%- endmacro %}
 
 {#- Literal of the maximum of `column` in `relation` (a timestamp(6) with time zone), or the
@@ -28,17 +32,35 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Distinct dates (ISO strings) returned by `sql` (one date column). Empty while parsing. -#}
-{% macro query_dates(sql) -%}
-    {%- set dates = [] -%}
+{#- Appends to the list `into` the distinct dates (ISO strings) that `sql` (one date column)
+    returns; does nothing while parsing. (Filling a caller's list rather than returning one keeps
+    the macro renderable by sqlfluff's Jinja templater.) -#}
+{% macro collect_dates(sql, into) -%}
     {%- if execute -%}
         {%- for row in run_query(sql).rows -%}
-            {%- if row[0] is not none -%}
-                {%- do dates.append(row[0] | string) -%}
+            {%- if row[0] is not none and (row[0] | string) not in into -%}
+                {%- do into.append(row[0] | string) -%}
             {%- endif -%}
         {%- endfor -%}
+        {%- do into.sort() -%}
     {%- endif -%}
-    {{ return(dates | unique | sort | list) }}
+{%- endmacro %}
+
+{#- The run's UTC date as an ISO string, and the seconds elapsed on it. -#}
+{% macro run_date() -%}
+    {%- if run_started_at is defined and run_started_at -%}
+        {{ run_started_at.strftime('%Y-%m-%d') }}
+    {%- else -%}
+        1970-01-01
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro run_seconds_today() -%}
+    {%- if run_started_at is defined and run_started_at -%}
+        {{ run_started_at.hour * 3600 + run_started_at.minute * 60 + run_started_at.second }}
+    {%- else -%}
+        0
+    {%- endif -%}
 {%- endmacro %}
 
 {#- SQL predicate: `ts_expr` falls on one of `dates` (UTC), as literal ranges so Iceberg can prune

@@ -219,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     if args.start is not None and args.backfill_days is None:
         parser.error("--start needs --backfill-days")
+    # Stop cleanly on Ctrl+C and on kill, even when started with SIGINT ignored (e.g. with `&`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         if args.ship_log is not None:

@@ -13,17 +13,21 @@
 ) }}
 
 {%- set interval_minutes = var('expected_reading_interval_minutes') | int -%}
-{%- set run_date = run_started_at.strftime('%Y-%m-%d') -%}
-{%- set run_seconds_today = run_started_at.hour * 3600 + run_started_at.minute * 60 + run_started_at.second -%}
+{%- set run_day = run_date() | trim -%}
+{%- set run_day_seconds = run_seconds_today() | trim -%}
 {%- if is_incremental() -%}
-    {%- set touched_dates = query_dates(
+    {%- set touched_dates = [] -%}
+    {%- do collect_dates(
         "select distinct cast(reading_at as date) from " ~ ref('stg_telemetry_raw')
         ~ " where loaded_at > " ~ stored_max_timestamp(this, 'telemetry_loaded_at')
         ~ " union select distinct cast(event_at as date) from " ~ ref('stg_fault_logs')
-        ~ " where loaded_at > " ~ stored_max_timestamp(this, 'fault_logs_loaded_at')
+        ~ " where loaded_at > " ~ stored_max_timestamp(this, 'fault_logs_loaded_at'),
+        touched_dates
     ) -%}
+    {%- if execute -%}
     {%- do log(this.identifier ~ " recomputes " ~ (touched_dates | length) ~ " day(s): "
         ~ (touched_dates | join(', ')), info=True) -%}
+    {%- endif -%}
 {%- endif %}
 
 with
@@ -74,7 +78,7 @@ touched_dates as (
         {{ dates_relation(touched_dates, 'reading_date') }}
     {%- else %}
         select reading_date from readings
-        union
+        union distinct
         select reading_date from events
     {%- endif %}
 ),
@@ -137,12 +141,12 @@ device_grid as (
     from devices
     cross join touched_dates
     where devices.is_active and devices.install_date <= touched_dates.reading_date
-    union
+    union distinct
     select
         device_id,
         reading_date
     from telemetry_days
-    union
+    union distinct
     select
         device_id,
         reading_date
@@ -155,10 +159,10 @@ select
     device_grid.reading_date,
     coalesce(telemetry_days.reading_count, 0) as reading_count,
     case
-        when device_grid.reading_date < date '{{ run_date }}'
+        when device_grid.reading_date < date '{{ run_day }}'
             then 86400 / coalesce(telemetry_days.interval_seconds, {{ interval_minutes * 60 }})
-        when device_grid.reading_date = date '{{ run_date }}'
-            then {{ run_seconds_today }} / coalesce(telemetry_days.interval_seconds, {{ interval_minutes * 60 }})
+        when device_grid.reading_date = date '{{ run_day }}'
+            then {{ run_day_seconds }} / coalesce(telemetry_days.interval_seconds, {{ interval_minutes * 60 }})
         else 0
     end as expected_reading_count,
     coalesce(telemetry_days.total_energy_kwh, 0) as total_energy_kwh,

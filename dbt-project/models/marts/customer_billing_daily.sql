@@ -11,9 +11,11 @@
 ) }}
 
 {%- if is_incremental() -%}
-    {%- set touched_dates = query_dates(
+    {%- set touched_dates = [] -%}
+    {%- do collect_dates(
         "select distinct usage_date from " ~ ref('customer_usage_hourly')
-        ~ " where loaded_at > " ~ stored_max_timestamp(this, 'loaded_at')
+        ~ " where loaded_at > " ~ stored_max_timestamp(this, 'loaded_at'),
+        touched_dates
     ) -%}
 {%- endif %}
 

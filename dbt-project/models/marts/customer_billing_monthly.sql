@@ -6,9 +6,11 @@
 ) }}
 
 {%- if is_incremental() -%}
-    {%- set touched_months = query_dates(
+    {%- set touched_months = [] -%}
+    {%- do collect_dates(
         "select distinct date_trunc('month', billing_date) from " ~ ref('customer_billing_daily')
-        ~ " where loaded_at > " ~ stored_max_timestamp(this, 'loaded_at')
+        ~ " where loaded_at > " ~ stored_max_timestamp(this, 'loaded_at'),
+        touched_months
     ) -%}
 {%- endif %}
 

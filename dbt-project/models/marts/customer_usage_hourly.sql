@@ -11,9 +11,11 @@
 ) }}
 
 {%- if is_incremental() -%}
-    {%- set touched_dates = query_dates(
+    {%- set touched_dates = [] -%}
+    {%- do collect_dates(
         "select distinct cast(reading_at - interval '1' second as date) from "
-        ~ ref('stg_telemetry_raw') ~ " where loaded_at > " ~ stored_max_timestamp(this, 'loaded_at')
+        ~ ref('stg_telemetry_raw') ~ " where loaded_at > " ~ stored_max_timestamp(this, 'loaded_at'),
+        touched_dates
     ) -%}
 {%- endif %}
 

@@ -40,7 +40,14 @@ labelled_days as (
 ),
 
 rules as (
-    select rule from (values 'NOT_HEALTHY', 'UNHEALTHY') as r (rule)
+    select rule_values.rule from (values 'NOT_HEALTHY', 'UNHEALTHY') as rule_values (rule)
+),
+
+labelled_device_days as (
+    select distinct
+        device_id,
+        reading_date
+    from labelled_days
 ),
 
 scored as (
@@ -52,14 +59,13 @@ scored as (
             when rules.rule = 'UNHEALTHY' then health.device_health_status = 'UNHEALTHY'
             else health.device_health_status != 'HEALTHY'
         end as is_predicted_fault,
-        exists (
-            select 1
-            from labelled_days
-            where labelled_days.device_id = health.device_id
-                and labelled_days.reading_date = health.reading_date
-        ) as is_labelled_fault
+        labelled_device_days.device_id is not null as is_labelled_fault
     from health
     cross join rules
+    left join labelled_device_days
+        on
+            health.device_id = labelled_device_days.device_id
+            and health.reading_date = labelled_device_days.reading_date
 ),
 
 overall as (

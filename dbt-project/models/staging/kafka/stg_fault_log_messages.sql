@@ -34,6 +34,9 @@ lines as (
 dialects as (
     select
         *,
+        regexp_extract(line, '{{ kmf }}', 3) || '-' || regexp_extract(line, '{{ kmf }}', 2) || '-'
+        || regexp_extract(line, '{{ kmf }}', 1) || 'T' || regexp_extract(line, '{{ kmf }}', 4) || 'Z' as kmf_iso_text,
+        regexp_extract(line, '{{ note }}', 1) || 'T' || regexp_extract(line, '{{ note }}', 2) || 'Z' as note_iso_text,
         case
             when regexp_like(line, '{{ elx }}') then 'ELX'
             when regexp_like(line, '{{ kmf }}') then 'KMF'
@@ -52,15 +55,9 @@ parsed as (
         log_dialect,
         case log_dialect
             when 'ELX' then try(from_iso8601_timestamp(regexp_extract(line, '{{ elx }}', 1)))
-            when 'KMF' then try(from_iso8601_timestamp(
-                regexp_extract(line, '{{ kmf }}', 3) || '-' || regexp_extract(line, '{{ kmf }}', 2)
-                || '-' || regexp_extract(line, '{{ kmf }}', 1)
-                || 'T' || regexp_extract(line, '{{ kmf }}', 4) || 'Z'
-            ))
+            when 'KMF' then try(from_iso8601_timestamp(kmf_iso_text))
             when 'SGX' then try(from_unixtime(cast(regexp_extract(line, '{{ sgx }}', 1) as bigint), 'UTC'))
-            when 'NOTE' then try(from_iso8601_timestamp(
-                regexp_extract(line, '{{ note }}', 1) || 'T' || regexp_extract(line, '{{ note }}', 2) || 'Z'
-            ))
+            when 'NOTE' then try(from_iso8601_timestamp(note_iso_text))
         end as event_timestamp,
         case log_dialect
             when 'ELX' then regexp_extract(line, '{{ elx }}', 3)

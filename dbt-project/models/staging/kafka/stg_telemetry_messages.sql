@@ -80,36 +80,51 @@ typed as (
 timed as (
     select
         *,
-        case
-            when regexp_like(
-                timestamp_text,
-                '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$'
-            )
-                then cast(
-                    try(from_iso8601_timestamp(timestamp_text)) at time zone 'UTC'
-                    as timestamp(6) with time zone
-                )
-        end as reading_at,
+        regexp_like(
+            timestamp_text,
+            '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$'
+        ) as is_iso_timestamp,
         {{ run_loaded_at() }} as loaded_at
     from typed
+),
+
+converted as (
+    select
+        *,
+        case
+            when is_iso_timestamp
+                then cast(try(from_iso8601_timestamp(timestamp_text)) at time zone 'UTC' as timestamp(6) with time zone)
+        end as reading_at
+    from timed
 ),
 
 devices as (
     select device_id from {{ ref('stg_devices') }}
 ),
 
+known as (
+    select
+        converted.*,
+        devices.device_id is not null as is_known_device
+    from converted
+    left join devices on converted.device_id = devices.device_id
+),
+
 classified as (
     select
-        timed.*,
+        *,
         case
             when not coalesce(is_json_object, false) then 'MALFORMED_JSON'
-            when 'missing' in (
-                device_id_kind, customer_id_kind, timestamp_kind, status_kind,
-                energy_kwh_kind, voltage_kind, battery_pct_kind
-            ) then 'MISSING_FIELD'
-            when device_id_kind = 'string' and timed.device_id = '' then 'MISSING_FIELD'
-            when customer_id_kind = 'string' and timed.customer_id = '' then 'MISSING_FIELD'
-            when device_id_kind != 'string'
+            when
+                'missing' in (
+                    device_id_kind, customer_id_kind, timestamp_kind, status_kind,
+                    energy_kwh_kind, voltage_kind, battery_pct_kind
+                )
+                then 'MISSING_FIELD'
+            when device_id_kind = 'string' and device_id = '' then 'MISSING_FIELD'
+            when customer_id_kind = 'string' and customer_id = '' then 'MISSING_FIELD'
+            when
+                device_id_kind != 'string'
                 or customer_id_kind != 'string'
                 or timestamp_kind != 'string'
                 or status_kind != 'string'
@@ -120,23 +135,23 @@ classified as (
                 or interval_minutes_kind not in ('missing', 'number')
                 or reading_at is null
                 then 'WRONG_TYPE'
-            when energy_kwh is null or voltage_v is null or battery_pct is null
+            when
+                energy_kwh is null or voltage_v is null or battery_pct is null
                 or not is_finite(energy_kwh) or not is_finite(voltage_v)
                 or not is_finite(battery_pct)
                 or (register_kwh is not null and not is_finite(register_kwh))
+                or (interval_minutes is not null and not is_finite(interval_minutes))
                 or energy_kwh < 0 or energy_kwh > {{ var('max_energy_kwh_per_reading') }}
                 or voltage_v <= 0 or voltage_v > {{ var('max_voltage_v') }}
                 or battery_pct < 0 or battery_pct > 100
                 or register_kwh < 0
                 or interval_minutes <= 0 or interval_minutes > 1440
-                or (interval_minutes is not null and not is_finite(interval_minutes))
                 then 'OUT_OF_RANGE'
-            when devices.device_id is null then 'UNKNOWN_DEVICE'
+            when not is_known_device then 'UNKNOWN_DEVICE'
             when reading_at > loaded_at + interval '{{ var("future_tolerance_hours") }}' hour
                 then 'FUTURE_TIMESTAMP'
         end as reject_reason
-    from timed
-    left join devices on timed.device_id = devices.device_id
+    from known
 )
 
 select

@@ -62,20 +62,27 @@ batch_readings as (
         loaded_at
     from ranked
     where copy_rank = 1
-)
-
-{%- if is_incremental() %},
+),
 
 stored_readings as (
-    select
-        device_id,
-        reading_at,
-        kafka_partition,
-        kafka_offset
-    from {{ this }}
-    where
-        reading_at >= (select min(batch_readings.reading_at) from batch_readings)
-        and reading_at <= (select max(batch_readings.reading_at) from batch_readings)
+    {%- if is_incremental() %}
+        select
+            device_id,
+            reading_at,
+            kafka_partition,
+            kafka_offset
+        from {{ this }}
+        where
+            reading_at >= (select min(batch_readings.reading_at) from batch_readings)
+            and reading_at <= (select max(batch_readings.reading_at) from batch_readings)
+    {%- else %}
+        select
+            cast(null as varchar) as device_id,
+            cast(null as timestamp(6) with time zone) as reading_at,
+            cast(null as integer) as kafka_partition,
+            cast(null as bigint) as kafka_offset
+        where false
+    {%- endif %}
 )
 
 select batch_readings.*
@@ -91,7 +98,3 @@ where
         batch_readings.kafka_partition = stored_readings.kafka_partition
         and batch_readings.kafka_offset < stored_readings.kafka_offset
     )
-{%- else %}
-
-select * from batch_readings
-{%- endif %}
