@@ -155,6 +155,14 @@ def test_marts_match_the_oracle_after_a_backfill_with_chaos(state):
     assert _duplicates(expected) > 0, "the chaos includes duplicates"
 
 
+def test_contract_marts_have_exactly_the_contract_columns(state):
+    from tests.unit.test_dbt_project import CONTRACT
+
+    p = state.pipeline
+    for name, columns in CONTRACT.items():
+        assert [row[0] for row in p.query(f"describe iceberg.{p.marts}.{name}")] == columns, name
+
+
 def test_fault_logs_parse_every_dialect(state):
     p = state.pipeline
     dialects = dict(p.query(f"select log_dialect, count(*) from iceberg.{p.staging}.stg_fault_logs group by 1"))
