@@ -46,11 +46,16 @@ fi
 
 stopping=0
 child=0
+child_is_dbt=0
 on_signal() {
     stopping=1
     if (( child > 0 )) && kill -0 "$child" 2>/dev/null; then
-        log "stopping: interrupting dbt (pid $child) so it cancels its queries"
-        kill -INT "$child" 2>/dev/null || true
+        if (( child_is_dbt )); then
+            log "stopping: interrupting dbt (pid $child) so it cancels its queries"
+            kill -INT "$child" 2>/dev/null || true
+        else
+            kill -TERM "$child" 2>/dev/null || true
+        fi
     fi
 }
 trap on_signal TERM INT
@@ -140,6 +145,7 @@ while (( ! stopping )); do
     "$PYTHON_BIN" -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
         "$DBT_BIN" "${LOOP_ARGS[@]}" &
     child=$!
+    child_is_dbt=1
     wait "$child"
     status=$?
     # A signal interrupts `wait` before dbt has finished: wait for dbt itself.
@@ -148,6 +154,7 @@ while (( ! stopping )); do
         status=$?
     done
     child=0
+    child_is_dbt=0
     duration=$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
     summary="$(summarise_run)"
     if (( stopping )); then

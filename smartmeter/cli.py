@@ -191,8 +191,16 @@ def _docker(args: argparse.Namespace) -> int:
     raise AssertionError(f"no Docker mode for {args.command}")
 
 
+# Their arguments belong to another tool (dbt, the Trino CLI, pytest), options included.
+PASSTHROUGH = ("trino", "dbt", "maintain", "test")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in PASSTHROUGH:
+        args = argparse.Namespace(command=argv[0], args=argv[1:])
+    else:
+        args = _parser().parse_args(argv)
     from smartmeter.native import stack
 
     settings = load_settings()

@@ -105,7 +105,7 @@ def maintain_table(trino: Trino, table: str, args: argparse.Namespace) -> TableR
     started = time.monotonic()
     report = TableReport(
         table,
-        files_before=trino.scalar(f"select count(*) from {metadata_table(table, 'files')}"),
+        files_before=trino.scalar(f"select count(*) from {metadata_table(table, 'files')} where content = 0"),
         snapshots_before=trino.scalar(f"select count(*) from {metadata_table(table, 'snapshots')}"),
     )
     try:
@@ -116,7 +116,7 @@ def maintain_table(trino: Trino, table: str, args: argparse.Namespace) -> TableR
             trino.rows(f"alter table {table} execute remove_orphan_files(retention_threshold => '{args.retention}')")
     except Exception as exc:  # noqa: BLE001 - report and go on with the next table
         report.error = str(getattr(exc, "message", None) or exc).splitlines()[0]
-    report.files_after = trino.scalar(f"select count(*) from {metadata_table(table, 'files')}")
+    report.files_after = trino.scalar(f"select count(*) from {metadata_table(table, 'files')} where content = 0")
     report.snapshots_after = trino.scalar(f"select count(*) from {metadata_table(table, 'snapshots')}")
     report.seconds = time.monotonic() - started
     return report

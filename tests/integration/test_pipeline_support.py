@@ -129,6 +129,34 @@ def produce(settings: Settings, topic: str, messages: Iterable[tuple[str | None,
     return landed
 
 
+def consume_all(settings: Settings, topic: str, timeout_s: float = 60) -> list[Produced]:
+    """Every message of `topic` with its coordinates, read back from Kafka (not through Trino)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"oracle-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        metadata = consumer.list_topics(topic, timeout=15).topics[topic]
+        partitions = sorted(metadata.partitions)
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1] for p in partitions}
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        out: list[Produced] = []
+        positions = {p: 0 for p in partitions}
+        deadline = time.monotonic() + timeout_s
+        while any(positions[p] < ends[p] for p in partitions):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topic} back from Kafka")
+            for msg in consumer.consume(1000, timeout=1):
+                if msg.error():
+                    continue
+                value = msg.value()
+                out.append(Produced(topic, msg.partition(), msg.offset(), None if value is None else value.decode()))
+                positions[msg.partition()] = msg.offset() + 1
+        return out
+    finally:
+        consumer.close()
+
+
 # --------------------------------------------------------------------------------------------
 # Seeded data with chaos
 
