@@ -54,16 +54,20 @@ class State:
 def state(settings):
     s = State()
     s.pipeline = IsolatedPipeline(settings)
-    rows = s.pipeline.query("select device_id, customer_id from postgresql.public.devices")
-    s.device_customers = dict(rows)
-    devices = sorted(s.device_customers.items())[:10]
-    recreate_topics(settings, [TELEMETRY_TEST_TOPIC, FAULT_LOG_TEST_TOPIC])
-    backfill = generate_backfill(devices, FIRST_DAY, days=3, seed=42, late_device=LATE_DEVICE, late_day=LATE_DAY)
-    s.telemetry = produce(settings, TELEMETRY_TEST_TOPIC, backfill.telemetry)
-    s.fault_logs = produce(settings, FAULT_LOG_TEST_TOPIC, backfill.fault_logs)
-    s.held_back = backfill.held_back
-    s.pipeline.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
-    s.pipeline.build()
+    try:
+        rows = s.pipeline.query("select device_id, customer_id from postgresql.public.devices")
+        s.device_customers = dict(rows)
+        devices = sorted(s.device_customers.items())[:10]
+        recreate_topics(settings, [TELEMETRY_TEST_TOPIC, FAULT_LOG_TEST_TOPIC])
+        backfill = generate_backfill(devices, FIRST_DAY, days=3, seed=42, late_device=LATE_DEVICE, late_day=LATE_DAY)
+        s.telemetry = produce(settings, TELEMETRY_TEST_TOPIC, backfill.telemetry)
+        s.fault_logs = produce(settings, FAULT_LOG_TEST_TOPIC, backfill.fault_logs)
+        s.held_back = backfill.held_back
+        s.pipeline.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
+        s.pipeline.build()
+    except BaseException:
+        s.pipeline.drop_schemas()
+        raise
     yield s
     s.pipeline.wait_for_idle_queries()
     s.pipeline.drop_schemas()

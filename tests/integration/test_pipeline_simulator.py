@@ -35,26 +35,30 @@ def state(settings, tmp_path_factory):
         pytest.skip("telemetry_simulator.py is not there yet")
     s = State()
     s.pipeline = IsolatedPipeline(settings)
-    s.device_customers = dict(s.pipeline.query("select device_id, customer_id from postgresql.public.devices"))
-    recreate_topics(settings, [TELEMETRY_TEST_TOPIC, FAULT_LOG_TEST_TOPIC])
-    record = tmp_path_factory.mktemp("sim") / "record.jsonl"
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "telemetry_simulator.py"), "--backfill-days", "2", "--seed", "20251209",
-         "--chaos", "--devices", "10", "--fault-rate", "0.5", "--record", str(record), "--quiet",
-         "--bootstrap-servers", settings.kafka_bootstrap_servers,
-         "--topic", TELEMETRY_TEST_TOPIC, "--fault-log-topic", FAULT_LOG_TEST_TOPIC],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    s.telemetry = consume_all(settings, TELEMETRY_TEST_TOPIC)
-    s.fault_logs = consume_all(settings, FAULT_LOG_TEST_TOPIC)
-    recorded = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
-    for topic, consumed in ((TELEMETRY_TEST_TOPIC, s.telemetry), (FAULT_LOG_TEST_TOPIC, s.fault_logs)):
-        sent = Counter(r["value"] for r in recorded if r["topic"] == topic)
-        assert Counter(m.value for m in consumed) == sent, f"Kafka holds exactly what the simulator recorded for {topic}"
-    s.held_back = []
-    s.pipeline.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
-    s.pipeline.build()
+    try:
+        s.device_customers = dict(s.pipeline.query("select device_id, customer_id from postgresql.public.devices"))
+        recreate_topics(settings, [TELEMETRY_TEST_TOPIC, FAULT_LOG_TEST_TOPIC])
+        record = tmp_path_factory.mktemp("sim") / "record.jsonl"
+        result = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "telemetry_simulator.py"), "--backfill-days", "2", "--seed", "20251209",
+             "--chaos", "--devices", "10", "--fault-rate", "0.5", "--record", str(record), "--quiet",
+             "--bootstrap-servers", settings.kafka_bootstrap_servers,
+             "--topic", TELEMETRY_TEST_TOPIC, "--fault-log-topic", FAULT_LOG_TEST_TOPIC],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        s.telemetry = consume_all(settings, TELEMETRY_TEST_TOPIC)
+        s.fault_logs = consume_all(settings, FAULT_LOG_TEST_TOPIC)
+        recorded = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
+        for topic, consumed in ((TELEMETRY_TEST_TOPIC, s.telemetry), (FAULT_LOG_TEST_TOPIC, s.fault_logs)):
+            sent = Counter(r["value"] for r in recorded if r["topic"] == topic)
+            assert Counter(m.value for m in consumed) == sent, f"Kafka holds exactly what the simulator recorded for {topic}"
+        s.held_back = []
+        s.pipeline.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
+        s.pipeline.build()
+    except BaseException:
+        s.pipeline.drop_schemas()
+        raise
     yield s
     s.pipeline.wait_for_idle_queries()
     s.pipeline.drop_schemas()
