@@ -14,6 +14,7 @@ import shutil
 import string
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from smartmeter.native.layout import (
     TRINO_ETC,
     Layout,
 )
-from smartmeter.native.process import spawn
+from smartmeter.native.process import is_alive, read_pid, spawn, stop
 from smartmeter.s3 import S3Client, S3Error
 
 TOPICS = ("telemetry_raw", "meter_fault_logs", "telemetry_raw_test", "meter_fault_logs_test")
@@ -92,6 +93,10 @@ class Service:
 
     def timeout_s(self) -> float:
         return 120.0
+
+    def stop(self, ctx: Context) -> bool:
+        """Stop the process; True if it was running."""
+        return stop(ctx.layout.pid_file(self.name), timeout_s=60)
 
     def endpoint(self, ctx: Context) -> str:
         return f"localhost:{self.port(ctx)}"
@@ -388,10 +393,14 @@ class Trino(Service):
             TRINO_DISCOVERY_URI=f"http://localhost:{ctx.settings.trino_port}",
             TRINO_ETC_DIR=str(TRINO_ETC),
         )
+        data_dir = ctx.layout.data / self.name
+        # Our pid file is authoritative; the launcher's own one may name a dead process that was
+        # never reaped (it would refuse to start with "already running").
+        (data_dir / "var" / "run" / "launcher.pid").unlink(missing_ok=True)
         command = [
             str(home / "bin" / "launcher"), "run",
             f"--etc-dir={TRINO_ETC}",
-            f"--data-dir={ctx.layout.data / self.name}",
+            f"--data-dir={data_dir}",
             f"--jvm-dir={ctx.java_home}",
         ]
         if not is_coordinator:
@@ -409,8 +418,43 @@ class Trino(Service):
         info = self.info(ctx)
         return info is not None and info.get("starting") is False
 
+    def wait_schedulable(self, ctx: Context, timeout_s: float = 60) -> None:
+        """Block until a connector query runs. For a few seconds after /v1/info stops reporting
+        "starting", the scheduler's node map is still empty and such queries fail with
+        NO_NODES_AVAILABLE; a query on master data proves the coordinator can schedule splits."""
+        from trino.exceptions import TrinoQueryError
+
+        from smartmeter.trino_sql import query
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                query(ctx.settings, "SELECT count(*) FROM postgresql.public.devices")
+                return
+            except TrinoQueryError as exc:
+                if exc.error_name != "NO_NODES_AVAILABLE" or time.monotonic() > deadline:
+                    raise StackError(f"Trino cannot run queries yet: {exc.error_name}: {exc.message}") from exc
+            time.sleep(0.5)
+
     def timeout_s(self) -> float:
         return 240.0
+
+    def stop(self, ctx: Context) -> bool:
+        """Workers shut down gracefully, so the coordinator stops scheduling on them first."""
+        pid = read_pid(ctx.layout.pid_file(self.name))
+        if self.worker and pid is not None:
+            request = urllib.request.Request(
+                f"http://localhost:{self.port(ctx)}/v1/info/state", data=b'"SHUTTING_DOWN"', method="PUT",
+                headers={"Content-Type": "application/json", "X-Trino-User": ctx.settings.trino_user},
+            )
+            try:
+                urllib.request.urlopen(request, timeout=5).close()
+                deadline = time.monotonic() + 90
+                while is_alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.5)
+            except OSError:
+                pass  # not answering: fall back to a signal
+        return super().stop(ctx)
 
     def initialise(self, ctx: Context) -> None:
         if self.worker:
@@ -435,14 +479,13 @@ class DbtLoop(Service):
 
     def start(self, ctx: Context) -> None:
         venv_bin = Path(sys.executable).parent
-        env = ctx.env(DBT_TARGET="native", DBT_PROFILES_DIR=str(DBT_PROJECT))
+        # The log is a file: no colour codes, and no "dbt is out of date" notice every run.
+        env = ctx.env(DBT_TARGET="native", DBT_PROFILES_DIR=str(DBT_PROJECT), DBT_USE_COLORS="false", DBT_VERSION_CHECK="false")
         env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
         spawn(["bash", str(DBT_PROJECT / "entrypoint.sh")], log_file=ctx.layout.log_file(self.name),
               pid_file=ctx.layout.pid_file(self.name), env=env, cwd=DBT_PROJECT)
 
     def healthy(self, ctx: Context) -> bool:
-        from smartmeter.native.process import read_pid
-
         return read_pid(ctx.layout.pid_file(self.name)) is not None
 
     def endpoint(self, ctx: Context) -> str:

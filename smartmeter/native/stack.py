@@ -89,6 +89,7 @@ def setup(settings: Settings) -> None:
     for service in CORE_SERVICES:
         service.initialise(ctx)
         _say(f"  ✓ {service.name} initialised")
+    Trino().wait_schedulable(ctx)
     _print_endpoints(ctx, CORE_SERVICES)
     _say(f"\nLakehouse ready in {time.monotonic() - started:.0f}s. Try: ./lakehouse sql \"select count(*) from postgresql.public.devices\"")
 
@@ -104,11 +105,13 @@ def up(settings: Settings, *, trino_workers: int | None = None, dbt_loop: bool =
     else:
         for extra in running_workers(ctx):
             if extra.worker > trino_workers:
-                process.stop(ctx.layout.pid_file(extra.name))
+                extra.stop(ctx)
+                _say(f"  stopped {extra.name}")
         services += [Trino(i) for i in range(1, trino_workers + 1)]
     if dbt_loop:
         services.append(DbtLoop())
     _start(ctx, services)
+    Trino().wait_schedulable(ctx)
     _print_endpoints(ctx, services)
     _say(f"\nLakehouse up in {time.monotonic() - started:.1f}s")
 
@@ -117,13 +120,16 @@ def down(settings: Settings, *, quiet: bool = False) -> None:
     ctx = make_context(settings, with_java=False)
     services = list(CORE_SERVICES) + _optional_services(ctx)
     for service in reversed(services):
-        if process.stop(ctx.layout.pid_file(service.name), timeout_s=60) and not quiet:
+        if service.stop(ctx) and not quiet:
             _say(f"  stopped {service.name}")
 
 
 def stop_service(settings: Settings, name: str) -> None:
     ctx = make_context(settings, with_java=False)
-    if not process.stop(ctx.layout.pid_file(name)):
+    services = {s.name: s for s in list(CORE_SERVICES) + _optional_services(ctx)}
+    if name not in services:
+        raise StackError(f"no running service {name!r}; services: {', '.join(services)}")
+    if not services[name].stop(ctx):
         _say(f"{name} was not running")
 
 

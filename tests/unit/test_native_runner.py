@@ -86,10 +86,12 @@ def test_corrupted_download_is_rejected_and_removed(tmp_path):
 
 def test_kafka_config_keeps_shared_settings_and_sets_native_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("KAFKA_PORT", "29092")
+    monkeypatch.setenv("KAFKA_CONTROLLER_PORT", "29093")
     settings = load_settings()
     ctx = Context(settings=settings, layout=Layout(tmp_path))
     rendered = Kafka()._render_config(ctx).read_text().splitlines()
-    assert "listeners=PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:19093" in rendered
+    assert "listeners=PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093" in rendered
+    assert "controller.quorum.voters=1@127.0.0.1:29093" in rendered
     assert "advertised.listeners=PLAINTEXT://localhost:29092" in rendered
     assert f"log.dirs={tmp_path / 'data' / 'kafka'}" in rendered
     assert "process.roles=broker,controller" in rendered
