@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 
-from smartmeter.config import REPO_ROOT, load_settings
+from smartmeter.config import REPO_ROOT, environment, load_settings
 from smartmeter.native.errors import StackError
 from smartmeter.native.layout import DBT_PROJECT
 
@@ -68,7 +68,7 @@ def _java_tool_env() -> dict[str, str]:
 
 
 def _run_sql(query: str) -> int:
-    from trino.exceptions import TrinoQueryError
+    from trino.exceptions import TrinoConnectionError, TrinoQueryError
 
     from smartmeter.trino_sql import format_table
     from smartmeter.trino_sql import query as run_query
@@ -79,8 +79,9 @@ def _run_sql(query: str) -> int:
     except TrinoQueryError as exc:
         print(f"Query failed: {exc.error_name}: {exc.message}", file=sys.stderr)
         return 1
-    except OSError as exc:
-        print(f"Cannot reach Trino at {settings.trino_url}: {exc}. Is the stack up? ./lakehouse status", file=sys.stderr)
+    except (TrinoConnectionError, OSError):
+        print(f"Cannot reach Trino at {settings.trino_url}. Is the stack up? Check with ./lakehouse status, "
+              "start it with ./lakehouse up", file=sys.stderr)
         return 1
     print(format_table(columns, rows) if columns else "OK")
     return 0
@@ -98,7 +99,10 @@ def _trino_cli(args: list[str]) -> int:
 
 
 def _dbt(args: list[str]) -> int:
-    env = {**os.environ, "DBT_PROFILES_DIR": str(DBT_PROJECT)}
+    settings = load_settings()
+    # The profile reads these; .env values reach dbt the same way they reach every other command.
+    env = {**environment(), "DBT_PROFILES_DIR": str(DBT_PROJECT), "TRINO_HOST": settings.trino_host,
+           "TRINO_PORT": str(settings.trino_port), "TRINO_USER": settings.trino_user}
     env.setdefault("DBT_TARGET", "native")
     venv_bin = os.path.dirname(sys.executable)
     return subprocess.call([os.path.join(venv_bin, "dbt"), *args], cwd=DBT_PROJECT, env=env)

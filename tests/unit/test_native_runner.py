@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from smartmeter.config import load_settings
+from smartmeter.config import REPO_ROOT, load_settings
 from smartmeter.native import artifacts, process
 from smartmeter.native.errors import StackError
 from smartmeter.native.java import find_java_home
@@ -142,10 +145,19 @@ def test_cli_rejects_unknown_command():
 
 
 def test_initial_setup_rejects_unknown_flag():
-    import subprocess
-
-    from smartmeter.config import REPO_ROOT
-
     result = subprocess.run(["bash", str(REPO_ROOT / "initial-setup.sh"), "--nope"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "unknown option '--nope'" in result.stderr
+
+
+def test_sql_against_unreachable_trino_says_how_to_fix_it():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        free_port = sock.getsockname()[1]
+    env = {**os.environ, "TRINO_PORT": str(free_port)}
+    result = subprocess.run([sys.executable, "-m", "smartmeter", "sql", "select 1"], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"Cannot reach Trino at http://localhost:{free_port}" in result.stderr
+    assert "./lakehouse up" in result.stderr
+    assert "Traceback" not in result.stderr
