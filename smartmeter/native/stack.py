@@ -148,7 +148,8 @@ def status(settings: Settings) -> bool:
 
 def known_services(settings: Settings) -> list[str]:
     ctx = make_context(settings, with_java=False)
-    return [s.name for s in list(CORE_SERVICES) + _optional_services(ctx)] + ["dbt"]
+    names = [s.name for s in list(CORE_SERVICES) + _optional_services(ctx)] + [DbtLoop.name]
+    return list(dict.fromkeys(names))
 
 
 def log_path(settings: Settings, name: str):
