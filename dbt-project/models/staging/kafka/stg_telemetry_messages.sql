@@ -169,7 +169,8 @@ select
     voltage_v,
     battery_pct,
     register_kwh,
-    cast(interval_minutes as integer) as interval_minutes,
+    -- try_cast: a huge or infinite interval is an OUT_OF_RANGE reject, and must not fail the load.
+    try_cast(interval_minutes as integer) as interval_minutes,
     status,
     reject_reason,
     loaded_at
