@@ -98,8 +98,20 @@ def _trino_cli(args: list[str]) -> int:
     return subprocess.call(command, env=env)
 
 
+# dbt commands that write the lakehouse; exactly-once loading needs a single writer at a time.
+WRITING_DBT_COMMANDS = ("build", "run", "seed", "snapshot")
+
+
 def _dbt(args: list[str]) -> int:
+    from smartmeter.native.layout import Layout
+    from smartmeter.native.process import read_pid
+
     settings = load_settings()
+    loop_pid = read_pid(Layout(settings.home).pid_file("dbt"))
+    if args and args[0] in WRITING_DBT_COMMANDS and loop_pid is not None:
+        print(f"error: the dbt run loop is running (pid {loop_pid}) and writes the same tables; two writers could "
+              "load the same Kafka offsets twice. Stop it first: ./lakehouse stop-service dbt", file=sys.stderr)
+        return 1
     # The profile reads these; .env values reach dbt the same way they reach every other command.
     env = {**environment(), "DBT_PROFILES_DIR": str(DBT_PROJECT), "TRINO_HOST": settings.trino_host,
            "TRINO_PORT": str(settings.trino_port), "TRINO_USER": settings.trino_user}

@@ -161,3 +161,19 @@ def test_sql_against_unreachable_trino_says_how_to_fix_it():
     assert f"Cannot reach Trino at http://localhost:{free_port}" in result.stderr
     assert "./lakehouse up" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_dbt_refuses_to_write_while_the_run_loop_does(tmp_path):
+    loop = subprocess.Popen(["sleep", "60"])
+    try:
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "dbt.pid").write_text(f"{loop.pid}\n")
+        env = {**os.environ, "LAKEHOUSE_HOME": str(tmp_path)}
+        result = subprocess.run([sys.executable, "-m", "smartmeter", "dbt", "build"], cwd=REPO_ROOT, env=env,
+                                capture_output=True, text=True, timeout=60)
+    finally:
+        loop.kill()
+        loop.wait()
+    assert result.returncode == 1
+    assert f"the dbt run loop is running (pid {loop.pid})" in result.stderr
+    assert "./lakehouse stop-service dbt" in result.stderr
