@@ -60,13 +60,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _java_tool_env() -> dict[str, str]:
-    from smartmeter.native.java import find_java_home
-
-    java_home = find_java_home()
-    return {**os.environ, "JAVA_HOME": str(java_home), "PATH": f"{java_home / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-
-
 def _run_sql(query: str) -> int:
     from trino.exceptions import TrinoConnectionError, TrinoQueryError
 
@@ -89,13 +82,14 @@ def _run_sql(query: str) -> int:
 
 def _trino_cli(args: list[str]) -> int:
     from smartmeter.native import artifacts
-    from smartmeter.native.layout import Layout
+    from smartmeter.native.stack import make_context
 
-    settings = load_settings()
-    jar = artifacts.fetch(Layout(settings.home), artifacts.TRINO_CLI)
-    env = _java_tool_env()
-    command = ["java", "-jar", str(jar), f"--server={settings.trino_url}", f"--user={settings.trino_user}", *args]
-    return subprocess.call(command, env=env)
+    ctx = make_context(load_settings())
+    jar = artifacts.fetch(ctx.layout, artifacts.TRINO_CLI)
+    settings = ctx.settings
+    # The CLI loads JLine's native terminal library; Java 25 warns unless native access is allowed.
+    command = [ctx.java, "--enable-native-access=ALL-UNNAMED", "-jar", str(jar), f"--server={settings.trino_url}", f"--user={settings.trino_user}", *args]
+    return subprocess.call(command, env=ctx.env())
 
 
 # dbt commands that write the lakehouse; exactly-once loading needs a single writer at a time.
