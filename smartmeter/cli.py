@@ -88,7 +88,8 @@ def _trino_cli(args: list[str]) -> int:
     jar = artifacts.fetch(ctx.layout, artifacts.TRINO_CLI)
     settings = ctx.settings
     # The CLI loads JLine's native terminal library; Java 25 warns unless native access is allowed.
-    command = [ctx.java, "--enable-native-access=ALL-UNNAMED", "-jar", str(jar), f"--server={settings.trino_url}", f"--user={settings.trino_user}", *args]
+    command = [ctx.java, "--enable-native-access=ALL-UNNAMED", "-jar", str(jar),
+               f"--server={settings.trino_url}", f"--user={settings.trino_user}", *args]
     return subprocess.call(command, env=ctx.env())
 
 
