@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from smartmeter.config import REPO_ROOT, load_settings
-from tests.integration.test_pipeline_support import (
+from tests.helpers.pipeline import (
     FAULT_LOG_TEST_TOPIC,
     TELEMETRY_TEST_TOPIC,
     IsolatedPipeline,

@@ -27,6 +27,8 @@ CREATE TABLE IF NOT EXISTS customers (
     segment         text NOT NULL CHECK (segment IN ('residential', 'commercial', 'small_industrial')),
     region          text NOT NULL,
     tariff_id       text NOT NULL REFERENCES tariffs (tariff_id),
+    -- IANA zone of the customer's days and tariff hours; null means the utility's LAKEHOUSE_TIMEZONE.
+    timezone        text,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 

@@ -8,9 +8,8 @@ import shutil
 import subprocess
 import sys
 
-from smartmeter.config import REPO_ROOT, environment, load_settings
-from smartmeter.native.errors import StackError
-from smartmeter.native.layout import DBT_PROJECT
+from smartmeter.config import REPO_ROOT, load_settings
+from smartmeter.errors import LakehouseError
 
 DESCRIPTION = """Day-2 operations on the smart meter lakehouse, in native or Docker mode.
 
@@ -20,7 +19,9 @@ DESCRIPTION = """Day-2 operations on the smart meter lakehouse, in native or Doc
   logs      print a service's log (postgres, objectstore, kafka, trino, trino-worker-N, dbt)
   sql       run one Trino statement and print the result as a table
   trino     the interactive Trino CLI
-  dbt       dbt against the running stack, e.g. ./lakehouse dbt build
+  dbt       dbt against the running stack, e.g. ./lakehouse dbt build (one bounded batch)
+  catch-up  pipeline cycles back to back until no topic has a backlog
+  pipeline  the pipeline's record: runs, gaps, acknowledge-gap, cycle
   maintain  Iceberg maintenance: optimize, expire_snapshots, remove_orphan_files
   test      lint, unit and integration tests (starts the stack if needed)
 
@@ -51,6 +52,14 @@ def _parser() -> argparse.ArgumentParser:
     trino.add_argument("args", nargs=argparse.REMAINDER)
     dbt = sub.add_parser("dbt", help="run dbt against the stack")
     dbt.add_argument("args", nargs=argparse.REMAINDER)
+    catch = sub.add_parser("catch-up", help="pipeline cycles until no topic has a backlog")
+    catch.add_argument("--max-cycles", type=int, metavar="N", help="give up after N cycles")
+    pipeline = sub.add_parser("pipeline", help="the pipeline's runs and gaps")
+    pipeline_sub = pipeline.add_subparsers(dest="pipeline_command", required=True, metavar="subcommand")
+    pipeline_sub.add_parser("cycle", help="run one pipeline cycle now (nothing happens when nothing is new)")
+    pipeline_sub.add_parser("gaps", help="Kafka data the pipeline could not read, acknowledged or not")
+    ack = pipeline_sub.add_parser("acknowledge-gap", help="accept recorded gaps and resume loading after them")
+    ack.add_argument("gap_ids", nargs="*", type=int, metavar="GAP_ID", help="only these gaps (default: every open one)")
     maintain = sub.add_parser("maintain", help="Iceberg table maintenance")
     maintain.add_argument("args", nargs=argparse.REMAINDER)
     stop = sub.add_parser("stop-service", help="stop one service (for failure drills)")
@@ -93,26 +102,45 @@ def _trino_cli(args: list[str]) -> int:
     return subprocess.call(command, env=ctx.env())
 
 
-# dbt commands that write the lakehouse; exactly-once loading needs a single writer at a time.
-WRITING_DBT_COMMANDS = ("build", "run", "seed", "snapshot")
-
-
 def _dbt(args: list[str]) -> int:
-    from smartmeter.native.layout import Layout
-    from smartmeter.native.process import read_pid
+    from smartmeter.pipeline.cycle import CycleReport, Runner
+
+    result = Runner(load_settings(), "manual").dbt(args)
+    if isinstance(result, CycleReport):
+        print(result.summary())
+        if result.total_behind:
+            print(f"{result.total_behind:,} message(s) are still waiting in Kafka: ./lakehouse catch-up loads them all")
+        return 0 if result.status == "ok" else 1
+    return result.returncode
+
+
+def _pipeline(args: argparse.Namespace) -> int:
+    from smartmeter.pipeline.cycle import Runner
+    from smartmeter.pipeline.store import PipelineStore
 
     settings = load_settings()
-    loop_pid = read_pid(Layout(settings.home).pid_file("dbt"))
-    if args and args[0] in WRITING_DBT_COMMANDS and loop_pid is not None:
-        print(f"error: the dbt run loop is running (pid {loop_pid}) and writes the same tables; two writers could "
-              "load the same Kafka offsets twice. Stop it first: ./lakehouse stop-service dbt", file=sys.stderr)
-        return 1
-    # The profile reads these; .env values reach dbt the same way they reach every other command.
-    env = {**environment(), "DBT_PROFILES_DIR": str(DBT_PROJECT), "TRINO_HOST": settings.trino_host,
-           "TRINO_PORT": str(settings.trino_port), "TRINO_USER": settings.trino_user}
-    env.setdefault("DBT_TARGET", "native")
-    venv_bin = os.path.dirname(sys.executable)
-    return subprocess.call([os.path.join(venv_bin, "dbt"), *args], cwd=DBT_PROJECT, env=env)
+    if args.pipeline_command == "cycle":
+        report = Runner(settings, "manual").cycle()
+        print(report.summary())
+        return 0 if report.status in ("ok", "idle") else 1
+    store = PipelineStore(settings)
+    try:
+        if args.pipeline_command == "acknowledge-gap":
+            import getpass
+
+            gaps = store.acknowledge_gaps(getpass.getuser(), args.gap_ids or None)
+            print(f"acknowledged {len(gaps)} gap(s); loading resumes after them on the next cycle" if gaps
+                  else "no open gap to acknowledge")
+            return 0
+        gaps = store.gaps()
+        if not gaps:
+            print("no gaps: every Kafka message the pipeline saw was loaded")
+        for gap in gaps:
+            state = f"acknowledged {gap.acknowledged_at:%Y-%m-%d %H:%M:%S}" if gap.acknowledged_at else "OPEN"
+            print(f"gap {gap.gap_id} [{state}] {gap.kind} {gap.topic}/{gap.partition}: {gap.detail}")
+        return 0
+    finally:
+        store.close()
 
 
 def _logs(service: str, lines: int, follow: bool) -> int:
@@ -129,11 +157,11 @@ def _ensure_test_tools() -> None:
     """Tools the test suite needs beyond the venv: shellcheck and a Docker Compose v2 to validate with."""
     if shutil.which("shellcheck") is None:
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            raise StackError("the tests need shellcheck: sudo apt-get install -y shellcheck")
+            raise LakehouseError("the tests need shellcheck: sudo apt-get install -y shellcheck")
         print("installing shellcheck ...", flush=True)
         for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "shellcheck"]):
             if subprocess.call(command, stdout=subprocess.DEVNULL) != 0:
-                raise StackError(f"`{' '.join(command)}` failed; install shellcheck by hand")
+                raise LakehouseError(f"`{' '.join(command)}` failed; install shellcheck by hand")
     from smartmeter import compose_check
 
     if compose_check.find_compose() is None:
@@ -206,6 +234,7 @@ def _docker(args: argparse.Namespace) -> int:
 PASSTHROUGH = ("trino", "dbt", "maintain", "test")
 
 
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in PASSTHROUGH:
@@ -239,6 +268,12 @@ def main(argv: list[str] | None = None) -> int:
                 return _trino_cli(args.args)
             case "dbt":
                 return _dbt(args.args)
+            case "catch-up":
+                from smartmeter.pipeline.catch_up import catch_up
+
+                return catch_up(settings, max_cycles=args.max_cycles)
+            case "pipeline":
+                return _pipeline(args)
             case "maintain":
                 from smartmeter.maintenance import main as maintain
 
@@ -247,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                 stack.stop_service(settings, args.service)
             case "test":
                 return _test(args.args)
-    except StackError as exc:
+    except LakehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

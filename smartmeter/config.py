@@ -1,8 +1,7 @@
-"""Settings from the environment, with working defaults.
+"""Settings from the environment, with working defaults: the one place every default is defined.
 
-Credentials are never literals in code: defaults come from the committed `.env.example`,
-overridden by a local `.env` (the same file docker compose reads), overridden by the process
-environment.
+Values come from the process environment, then a local `.env` (the file docker compose reads),
+then the committed `.env.example`. Credentials are never literals in code.
 """
 
 from __future__ import annotations
@@ -11,26 +10,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dotenv import dotenv_values
+
+from smartmeter.errors import LakehouseError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def _read_env_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        values[key.strip()] = value.strip().strip("'\"")
-    return values
 
 
 def environment() -> dict[str, str]:
     """`.env.example` < `.env` < os.environ."""
-    merged = _read_env_file(REPO_ROOT / ".env.example")
-    merged.update(_read_env_file(REPO_ROOT / ".env"))
+    merged: dict[str, str] = {}
+    for path in (REPO_ROOT / ".env.example", REPO_ROOT / ".env"):
+        if path.is_file():
+            merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
     merged.update(os.environ)
     return merged
 
@@ -44,7 +36,16 @@ def env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError as exc:
-        raise SystemExit(f"error: {name}={raw!r} is not a whole number") from exc
+        raise LakehouseError(f"{name}={raw!r} is not a whole number") from exc
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = env(name, "true" if default else "false").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise LakehouseError(f"{name}={raw!r} is not true or false")
 
 
 @dataclass(frozen=True)
@@ -67,16 +68,32 @@ class Settings:
     s3_secret_key: str
     s3_bucket: str
     s3_region: str
+    timezone: str
+    telemetry_topic: str
+    fault_log_topic: str
+    dbt_schema_suffix: str
+    max_messages_per_partition: int
+    dbt_auto_run: bool
+    dbt_run_interval_s: int
+    full_tests_interval_s: int
+    maintenance_interval_s: int
+    snapshot_retention: str
+    disk_warn_free_pct: int
 
     @property
     def trino_url(self) -> str:
         return f"http://{self.trino_host}:{self.trino_port}"
 
-    def postgres_dsn(self, database: str | None = None) -> str:
-        return (
-            f"host={self.postgres_host} port={self.postgres_port} dbname={database or self.postgres_db} "
-            f"user={self.postgres_user} password={self.postgres_password} connect_timeout=5"
-        )
+    def postgres_connect_kwargs(self, database: str | None = None) -> dict[str, object]:
+        """libpq keyword arguments (never a DSN string built from values)."""
+        return {
+            "host": self.postgres_host, "port": self.postgres_port, "dbname": database or self.postgres_db,
+            "user": self.postgres_user, "password": self.postgres_password, "connect_timeout": 5,
+        }
+
+    def schema(self, base: str) -> str:
+        """A dbt schema (staging, intermediate, marts) with DBT_SCHEMA_SUFFIX applied."""
+        return f"{base}_{self.dbt_schema_suffix}" if self.dbt_schema_suffix else base
 
 
 def load_settings() -> Settings:
@@ -102,4 +119,15 @@ def load_settings() -> Settings:
         s3_secret_key=env("S3_SECRET_KEY"),
         s3_bucket=env("S3_BUCKET", "lakehouse"),
         s3_region=env("S3_REGION", "us-east-1"),
+        timezone=env("LAKEHOUSE_TIMEZONE", "Europe/Berlin"),
+        telemetry_topic=env("TELEMETRY_TOPIC", "telemetry_raw"),
+        fault_log_topic=env("FAULT_LOG_TOPIC", "meter_fault_logs"),
+        dbt_schema_suffix=env("DBT_SCHEMA_SUFFIX", ""),
+        max_messages_per_partition=env_int("PIPELINE_MAX_MESSAGES_PER_PARTITION", 1_000_000),
+        dbt_auto_run=env_bool("DBT_AUTO_RUN", True),
+        dbt_run_interval_s=env_int("DBT_RUN_INTERVAL", 600),
+        full_tests_interval_s=env_int("PIPELINE_FULL_TESTS_INTERVAL", 6 * 3600),
+        maintenance_interval_s=env_int("PIPELINE_MAINTENANCE_INTERVAL", 3600),
+        snapshot_retention=env("ICEBERG_SNAPSHOT_RETENTION", "1d"),
+        disk_warn_free_pct=env_int("DISK_WARN_FREE_PCT", 10),
     )

@@ -1,10 +1,30 @@
 {#-
-    Watermarks live in the table they guard: each incremental model reads its own stored maximum
-    (loaded_at, or Kafka offsets) at compile time and renders it as a literal, so the rows and the
-    new watermark are written by the same single INSERT/MERGE and commit together.
+    Watermarks live in the table they guard, and they are batch ids, not clock times: every row
+    carries the batch_id of the run that last wrote it, and a model reads the upstream rows whose
+    batch_id is above the highest one in its own table. Batch ids come from a PostgreSQL sequence,
+    so a clock stepping back cannot hide rows, and the rows and the watermark commit together in
+    the model's single INSERT/MERGE.
+
+    The highest batch_id is read from the table's Iceberg metadata (`$partitions` keeps min/max
+    per column per partition), so the cost follows the number of partitions, not the rows.
 -#}
 
-{#- The run's load timestamp: one value for every model of a `dbt build`, UTC. -#}
+{% macro stored_max_batch_id(relation, column='batch_id') -%}
+    {%- set value = none -%}
+    {%- if execute -%}
+        {%- set metadata = adapter.quote(relation.identifier ~ '$partitions') -%}
+        {%- set result = run_query(
+            "select max(data." ~ column ~ ".max) from " ~ relation.database ~ "." ~ adapter.quote(relation.schema)
+            ~ "." ~ metadata
+        ) -%}
+        {%- if result.rows and result.rows[0][0] is not none -%}
+            {%- set value = result.rows[0][0] | int -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(value if value is not none else 0) }}
+{%- endmacro %}
+
+{#- The run's wall-clock start (UTC), recorded for people; never used as a watermark. -#}
 {% macro run_loaded_at() -%}
     {%- if run_started_at is defined and run_started_at -%}
         timestamp '{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }} UTC'
@@ -13,26 +33,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Literal of the maximum of `column` in `relation` (a timestamp(6) with time zone), or the
-    epoch when the relation is empty. Only queries while executing. -#}
-{% macro stored_max_timestamp(relation, column) -%}
-    {%- set value = none -%}
-    {%- if execute -%}
-        {%- set result = run_query(
-            "select cast(max(" ~ column ~ ") as varchar) from " ~ relation
-        ) -%}
-        {%- if result.rows and result.rows[0][0] -%}
-            {%- set value = result.rows[0][0] -%}
-        {%- endif -%}
-    {%- endif -%}
-    {%- if value -%}
-        cast(timestamp '{{ value }}' as timestamp(6) with time zone)
-    {%- else -%}
-        timestamp '1970-01-01 00:00:00.000000 UTC'
-    {%- endif -%}
-{%- endmacro %}
-
-{#- Appends to the list `into` the distinct dates (ISO strings) that `sql` (one date column)
+{#- Appends to the list `into` the distinct values (ISO strings) that `sql` (one date column)
     returns; does nothing while parsing. (Filling a caller's list rather than returning one keeps
     the macro renderable by sqlfluff's Jinja templater.) -#}
 {% macro collect_dates(sql, into) -%}
@@ -55,25 +56,17 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro run_seconds_today() -%}
-    {%- if run_started_at is defined and run_started_at -%}
-        {{ run_started_at.hour * 3600 + run_started_at.minute * 60 + run_started_at.second }}
-    {%- else -%}
-        0
-    {%- endif -%}
-{%- endmacro %}
-
-{#- SQL predicate: `ts_expr` falls on one of `dates` (UTC), as literal ranges so Iceberg can prune
-    files by partition and min/max statistics. `offset` shifts the day window (e.g. one second
-    for interval-start attribution). -#}
-{% macro in_utc_dates(ts_expr, dates, offset_seconds=0) -%}
+{#- SQL predicate: `ts_expr` falls within `margin_hours` of one of `dates`, as literal ranges so
+    Iceberg can prune files by partition and min/max statistics. The margin covers local days,
+    which start up to 14 hours before or after the UTC day. -#}
+{% macro near_dates(ts_expr, dates, margin_hours=15) -%}
     {%- if dates | length == 0 -%}
         false
     {%- else -%}
         (
         {%- for d in dates %}
-            {{ 'or ' if not loop.first }}({{ ts_expr }} >= timestamp '{{ d }} 00:00:00 UTC' + interval '{{ offset_seconds }}' second
-                and {{ ts_expr }} < timestamp '{{ d }} 00:00:00 UTC' + interval '1' day + interval '{{ offset_seconds }}' second)
+            {{ 'or ' if not loop.first }}({{ ts_expr }} >= timestamp '{{ d }} 00:00:00 UTC' - interval '{{ margin_hours }}' hour
+                and {{ ts_expr }} < timestamp '{{ d }} 00:00:00 UTC' + interval '1' day + interval '{{ margin_hours }}' hour)
         {%- endfor %}
         )
     {%- endif -%}

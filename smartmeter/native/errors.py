@@ -1,5 +1,5 @@
-"""The one error type the native runner raises for problems a user can fix."""
+"""The native runner's error type: the package's one error type (smartmeter.errors)."""
 
+from smartmeter.errors import LakehouseError as StackError
 
-class StackError(RuntimeError):
-    """A problem with a clear cause and remedy; the CLI prints it without a traceback."""
+__all__ = ["StackError"]

@@ -194,7 +194,7 @@ class Postgres(Service):
     def connect(self, ctx: Context, database: str = "postgres"):
         import psycopg2
 
-        return psycopg2.connect(ctx.settings.postgres_dsn(database))
+        return psycopg2.connect(**ctx.settings.postgres_connect_kwargs(database))
 
     def healthy(self, ctx: Context) -> bool:
         try:
@@ -403,8 +403,6 @@ class Trino(Service):
             f"--data-dir={data_dir}",
             f"--jvm-dir={ctx.java_home}",
         ]
-        if not is_coordinator:
-            command += ["-J", "-Xmx2G"]
         spawn(command, log_file=ctx.layout.log_file(self.name), pid_file=ctx.layout.pid_file(self.name), env=env, cwd=home)
 
     def info(self, ctx: Context) -> dict | None:

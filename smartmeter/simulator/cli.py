@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _connect_postgres(args):
     settings = load_settings()
-    return masterdata.connect(settings.postgres_dsn(), _postgres_address(settings),
+    return masterdata.connect(settings.postgres_connect_kwargs(), _postgres_address(settings),
                               args.connect_retries, args.connect_backoff)
 
 

@@ -92,11 +92,11 @@ def synthetic_fleet(customers: int, devices: int) -> tuple[list[Customer], list[
     return customer_rows, device_rows
 
 
-def connect(dsn: str, address: str, attempts: int, backoff_s: float):
+def connect(connect_kwargs: dict, address: str, attempts: int, backoff_s: float):
     import psycopg2
 
     return with_retries(
-        lambda: psycopg2.connect(dsn), service="PostgreSQL", address=address,
+        lambda: psycopg2.connect(**connect_kwargs), service="PostgreSQL", address=address,
         attempts=attempts, backoff_s=backoff_s, retry_on=(psycopg2.OperationalError,),
     )
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.integration.test_pipeline_support import (
+from tests.helpers.pipeline import (
     FAULT_LOG_TEST_TOPIC,
     TELEMETRY_TEST_TOPIC,
     Expected,

@@ -18,7 +18,7 @@ import pytest
 
 from smartmeter.config import REPO_ROOT
 from tests.integration.test_pipeline_oracle import State, assert_matches_oracle
-from tests.integration.test_pipeline_support import (
+from tests.helpers.pipeline import (
     FAULT_LOG_TEST_TOPIC,
     TELEMETRY_TEST_TOPIC,
     IsolatedPipeline,

@@ -43,11 +43,11 @@ def topics(settings):
 @pytest.fixture
 def database(settings):
     name = f"sim_it_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(settings.postgres_dsn())
+    admin = psycopg2.connect(**settings.postgres_connect_kwargs())
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute(f"CREATE DATABASE {name}")
-    connection = psycopg2.connect(settings.postgres_dsn(name))
+    connection = psycopg2.connect(**settings.postgres_connect_kwargs(name))
     connection.autocommit = True
     with connection.cursor() as cursor:
         for script in ("01-master-data.sql", "02-seed-sample.sql"):

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from smartmeter.config import REPO_ROOT, _read_env_file
+from dotenv import dotenv_values
+
+from smartmeter.config import REPO_ROOT
 from smartmeter.native import artifacts
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
@@ -22,7 +24,7 @@ SERVICES: dict[str, dict] = COMPOSE["services"]
 ONE_SHOT = {name for name, svc in SERVICES.items() if str(svc.get("restart", "")) == "no"}
 TRINO_SERVICES = [name for name, svc in SERVICES.items() if str(svc.get("image", "")).startswith("trinodb/trino:")]
 DBT_SERVICE = "dbt-transformations"
-ENV_EXAMPLE = _read_env_file(REPO_ROOT / ".env.example")
+ENV_EXAMPLE = {k: v or "" for k, v in dotenv_values(REPO_ROOT / ".env.example").items()}
 DESIGN = REPO_ROOT.parent / "shared" / "DESIGN.md"
 
 # Host ports of the contract (DESIGN.md §5), the variable that overrides each (the same names as

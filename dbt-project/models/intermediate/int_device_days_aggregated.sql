@@ -1,85 +1,98 @@
 {#-
-    Telemetry and fault-log statistics per device per UTC day (the inputs of the health rules).
+    Telemetry and fault-log statistics per device per local day (macros/time_model.sql), the
+    inputs of the health rules. Only meters that reported something that day have a row; the
+    marts add the silent ones.
 
-    Incremental by days touched: a run recomputes, from staging, every day that has staging rows
-    loaded after this table's watermarks (telemetry_loaded_at, fault_logs_loaded_at; both stored
-    in this table, so rows and watermarks commit in one MERGE). For each touched day it emits a
-    row for every device that reported that day and every active meter installed by then, so a
-    silent meter shows up with reading_count = 0.
+    Incremental by device-day: a run recomputes, from all of staging, exactly the device-days
+    that have staging rows newer than this table's watermark (the highest batch_id here), and
+    writes them in one MERGE. The work follows the batch: touched days are read with literal
+    time bounds (partition pruning) and touched meters only (a dynamic filter).
 -#}
 {{ config(
     unique_key=['device_id', 'reading_date'],
-    properties={'partitioning': "ARRAY['year(reading_date)']"}
+    properties={'partitioning': "ARRAY['month(reading_date)']"}
 ) }}
 
 {%- set interval_minutes = var('expected_reading_interval_minutes') | int -%}
-{%- set run_day = run_date() | trim -%}
-{%- set run_day_seconds = run_seconds_today() | trim -%}
 {%- if is_incremental() -%}
-    {%- set touched_dates = [] -%}
-    {%- do collect_dates(
-        "select distinct cast(reading_at as date) from " ~ ref('stg_telemetry_raw')
-        ~ " where loaded_at > " ~ stored_max_timestamp(this, 'telemetry_loaded_at')
-        ~ " union select distinct cast(event_at as date) from " ~ ref('stg_fault_logs')
-        ~ " where loaded_at > " ~ stored_max_timestamp(this, 'fault_logs_loaded_at'),
-        touched_dates
+    {%- set watermark = stored_max_batch_id(this) -%}
+    {%- set touched_days = [] -%}
+    {%- do collect_local_days(
+        "select distinct " ~ local_date('readings.reading_at', 'devices.timezone') ~ ", devices.timezone"
+        ~ " from " ~ ref('stg_telemetry_raw') ~ " as readings join " ~ ref('int_devices_located')
+        ~ " as devices on readings.device_id = devices.device_id where readings.batch_id > " ~ watermark
+        ~ " union select distinct cast(at_timezone(events.event_at, devices.timezone) as date), devices.timezone"
+        ~ " from " ~ ref('stg_fault_logs') ~ " as events join " ~ ref('int_devices_located')
+        ~ " as devices on events.device_id = devices.device_id where events.batch_id > " ~ watermark,
+        touched_days
     ) -%}
     {%- if execute -%}
-    {%- do log(this.identifier ~ " recomputes " ~ (touched_dates | length) ~ " day(s): "
-        ~ (touched_dates | join(', ')), info=True) -%}
+        {%- do log(this.identifier ~ " recomputes device-days of " ~ (touched_days | length) ~ " local day(s): "
+            ~ (touched_days | map('join', ' ') | join(', ')), info=True) -%}
     {%- endif -%}
 {%- endif %}
 
 with
 
-readings as (
+devices as (
     select
         device_id,
         customer_id,
-        reading_at,
-        energy_kwh,
-        voltage_v,
-        battery_pct,
-        register_kwh,
-        status,
-        loaded_at,
-        cast(reading_at as date) as reading_date,
-        coalesce(interval_minutes, {{ interval_minutes }}) * 60 as interval_seconds
-    from {{ ref('stg_telemetry_raw') }}
+        timezone
+    from {{ ref('int_devices_located') }}
+),
+
+{% if is_incremental() -%}
+touched as (
+    select distinct
+        readings.device_id,
+        {{ local_date('readings.reading_at', 'devices.timezone') }} as reading_date
+    from {{ ref('stg_telemetry_raw') }} as readings
+    inner join devices on readings.device_id = devices.device_id
+    where readings.batch_id > {{ watermark }}
+    union
+    select distinct
+        events.device_id,
+        cast(at_timezone(events.event_at, devices.timezone) as date) as reading_date
+    from {{ ref('stg_fault_logs') }} as events
+    inner join devices on events.device_id = devices.device_id
+    where events.batch_id > {{ watermark }}
+),
+
+{% endif -%}
+readings as (
+    select
+        readings.device_id,
+        readings.customer_id,
+        readings.reading_at,
+        readings.energy_kwh,
+        readings.voltage_v,
+        readings.battery_pct,
+        readings.register_kwh,
+        readings.status,
+        {{ local_date('readings.reading_at', 'devices.timezone') }} as reading_date,
+        coalesce(readings.interval_minutes, {{ interval_minutes }}) * 60 as interval_seconds
+    from {{ ref('stg_telemetry_raw') }} as readings
+    inner join devices on readings.device_id = devices.device_id
     {%- if is_incremental() %}
-        where {{ in_utc_dates('reading_at', touched_dates) }}
+        where
+            {{ in_local_days('readings.reading_at', touched_days, 1) }}
+            and readings.device_id in (select touched.device_id from touched)
     {%- endif %}
 ),
 
 events as (
     select
-        device_id,
-        severity,
-        event_code,
-        loaded_at,
-        cast(event_at as date) as reading_date
-    from {{ ref('stg_fault_logs') }}
+        events.device_id,
+        events.severity,
+        events.event_code,
+        cast(at_timezone(events.event_at, devices.timezone) as date) as reading_date
+    from {{ ref('stg_fault_logs') }} as events
+    inner join devices on events.device_id = devices.device_id
     {%- if is_incremental() %}
-        where {{ in_utc_dates('event_at', touched_dates) }}
-    {%- endif %}
-),
-
-devices as (
-    select
-        device_id,
-        customer_id,
-        install_date,
-        is_active
-    from {{ ref('stg_devices') }}
-),
-
-touched_dates as (
-    {%- if is_incremental() %}
-        {{ dates_relation(touched_dates, 'reading_date') }}
-    {%- else %}
-        select reading_date from readings
-        union distinct
-        select reading_date from events
+        where
+            {{ in_local_days('events.event_at', touched_days, 0) }}
+            and events.device_id in (select touched.device_id from touched)
     {%- endif %}
 ),
 
@@ -87,7 +100,6 @@ telemetry_days as (
     select
         device_id,
         reading_date,
-        arbitrary(customer_id) as reported_customer_id,
         count(*) as reading_count,
         max(interval_seconds) as interval_seconds,
         sum(energy_kwh) as total_energy_kwh,
@@ -111,8 +123,7 @@ telemetry_days as (
         min(register_kwh) as min_register_kwh,
         max(register_kwh) as max_register_kwh,
         min(reading_at) as first_reading_at,
-        max(reading_at) as last_reading_at,
-        max(loaded_at) as telemetry_loaded_at
+        max(reading_at) as last_reading_at
     from readings
     group by device_id, reading_date
 ),
@@ -128,25 +139,17 @@ fault_days as (
         array_join(
             array_sort(array_distinct(array_agg(event_code) filter (where event_code is not null))),
             ','
-        ) as fault_event_codes,
-        max(loaded_at) as fault_logs_loaded_at
+        ) as fault_event_codes
     from events
     group by device_id, reading_date
 ),
 
-device_grid as (
-    select
-        devices.device_id,
-        touched_dates.reading_date
-    from devices
-    cross join touched_dates
-    where devices.is_active and devices.install_date <= touched_dates.reading_date
-    union distinct
+device_days as (
     select
         device_id,
         reading_date
     from telemetry_days
-    union distinct
+    union
     select
         device_id,
         reading_date
@@ -154,17 +157,11 @@ device_grid as (
 )
 
 select
-    device_grid.device_id,
-    coalesce(devices.customer_id, telemetry_days.reported_customer_id) as customer_id,
-    device_grid.reading_date,
+    device_days.device_id,
+    devices.customer_id,
+    device_days.reading_date,
     coalesce(telemetry_days.reading_count, 0) as reading_count,
-    case
-        when device_grid.reading_date < date '{{ run_day }}'
-            then 86400 / coalesce(telemetry_days.interval_seconds, {{ interval_minutes * 60 }})
-        when device_grid.reading_date = date '{{ run_day }}'
-            then {{ run_day_seconds }} / coalesce(telemetry_days.interval_seconds, {{ interval_minutes * 60 }})
-        else 0
-    end as expected_reading_count,
+    telemetry_days.interval_seconds,
     coalesce(telemetry_days.total_energy_kwh, 0) as total_energy_kwh,
     telemetry_days.total_voltage_v,
     telemetry_days.min_voltage_v,
@@ -185,16 +182,21 @@ select
     coalesce(fault_days.error_event_count, 0) as error_event_count,
     coalesce(fault_days.critical_event_count, 0) as critical_event_count,
     nullif(fault_days.fault_event_codes, '') as fault_event_codes,
-    telemetry_days.telemetry_loaded_at,
-    fault_days.fault_logs_loaded_at,
+    cast({{ pipeline_batch_id() }} as bigint) as batch_id,
     {{ run_loaded_at() }} as aggregated_at
-from device_grid
-left join devices on device_grid.device_id = devices.device_id
+from device_days
+{%- if is_incremental() %}
+inner join touched
+    on
+        device_days.device_id = touched.device_id
+        and device_days.reading_date = touched.reading_date
+{%- endif %}
+left join devices on device_days.device_id = devices.device_id
 left join telemetry_days
     on
-        device_grid.device_id = telemetry_days.device_id
-        and device_grid.reading_date = telemetry_days.reading_date
+        device_days.device_id = telemetry_days.device_id
+        and device_days.reading_date = telemetry_days.reading_date
 left join fault_days
     on
-        device_grid.device_id = fault_days.device_id
-        and device_grid.reading_date = fault_days.reading_date
+        device_days.device_id = fault_days.device_id
+        and device_days.reading_date = fault_days.reading_date

@@ -1,20 +1,21 @@
 {#-
-    Energy and cost per customer per UTC day and time-of-use period of the customer's tariff
-    (postgresql tariff_periods: WEEKDAY Mon-Fri / WEEKEND Sat-Sun, hours [start_hour, end_hour)
-    in UTC), from customer_usage_hourly. Cost = sum over hours of energy x that hour's price.
-    Hours no period covers are kept as tou_period 'UNPRICED' with null cost (a test warns).
-    Incremental: recomputes days whose hourly rows were loaded after this table's watermark.
+    Energy and cost per customer per local day and time-of-use period of the customer's tariff
+    (postgresql tariff_periods: WEEKDAY Mon-Fri / WEEKEND Sat-Sun of the local calendar, local
+    hours [start_hour, end_hour)), from customer_usage_hourly. Cost = sum over hours of energy x
+    that hour's price. Hours no period covers are kept as tou_period 'UNPRICED' with null cost
+    (a test warns). Incremental: recomputes the customer-days whose hourly rows changed since
+    this table's watermark (the highest batch_id here).
 -#}
 {{ config(
     unique_key=['customer_id', 'billing_date', 'tou_period'],
-    properties={'partitioning': "ARRAY['year(billing_date)']"}
+    properties={'partitioning': "ARRAY['month(billing_date)']"}
 ) }}
 
 {%- if is_incremental() -%}
+    {%- set watermark = stored_max_batch_id(this) -%}
     {%- set touched_dates = [] -%}
     {%- do collect_dates(
-        "select distinct usage_date from " ~ ref('customer_usage_hourly')
-        ~ " where loaded_at > " ~ stored_max_timestamp(this, 'loaded_at'),
+        "select distinct usage_date from " ~ ref('customer_usage_hourly') ~ " where batch_id > " ~ watermark,
         touched_dates
     ) -%}
 {%- endif %}
@@ -27,12 +28,17 @@ hourly as (
         usage_date,
         usage_hour_at,
         energy_kwh,
-        loaded_at,
-        hour(usage_hour_at) as usage_hour,
+        local_hour as usage_hour,
         case when day_of_week(usage_date) in (6, 7) then 'WEEKEND' else 'WEEKDAY' end as day_type
     from {{ ref('customer_usage_hourly') }}
     {%- if is_incremental() %}
-        where usage_date in ({{ dates_relation(touched_dates, 'usage_date') }})
+        where
+            usage_date in ({{ dates_relation(touched_dates, 'usage_date') }})
+            and (customer_id, usage_date) in (
+                select changed.customer_id, changed.usage_date
+                from {{ ref('customer_usage_hourly') }} as changed
+                where changed.batch_id > {{ watermark }}
+            )
     {%- endif %}
 ),
 
@@ -68,7 +74,6 @@ priced as (
         customers.tariff_id,
         tariffs.currency,
         hourly.energy_kwh,
-        hourly.loaded_at,
         coalesce(periods.tou_period, 'UNPRICED') as tou_period,
         hourly.energy_kwh * periods.price_per_kwh as energy_cost
     from hourly
@@ -91,6 +96,6 @@ select
     sum(energy_kwh) as energy_kwh,
     sum(energy_cost) as energy_cost,
     count(*) as billed_hour_count,
-    max(loaded_at) as loaded_at
+    cast({{ pipeline_batch_id() }} as bigint) as batch_id
 from priced
 group by customer_id, usage_date, tou_period

@@ -1,15 +1,17 @@
-{#- Energy and cost per customer per calendar month (UTC) and time-of-use period, from
-    customer_billing_daily. Incremental: recomputes months touched since the watermark. -#}
+{#- Energy and cost per customer per local calendar month and time-of-use period, from
+    customer_billing_daily. Incremental: recomputes the customer-months whose daily rows changed
+    since this table's watermark (the highest batch_id here). -#}
 {{ config(
     unique_key=['customer_id', 'billing_month', 'tou_period'],
     properties={'partitioning': "ARRAY['year(billing_month)']"}
 ) }}
 
 {%- if is_incremental() -%}
+    {%- set watermark = stored_max_batch_id(this) -%}
     {%- set touched_months = [] -%}
     {%- do collect_dates(
         "select distinct date_trunc('month', billing_date) from " ~ ref('customer_billing_daily')
-        ~ " where loaded_at > " ~ stored_max_timestamp(this, 'loaded_at'),
+        ~ " where batch_id > " ~ watermark,
         touched_months
     ) -%}
 {%- endif %}
@@ -23,9 +25,15 @@ select
     sum(energy_kwh) as energy_kwh,
     sum(energy_cost) as energy_cost,
     count(*) as billed_day_count,
-    max(loaded_at) as loaded_at
+    cast({{ pipeline_batch_id() }} as bigint) as batch_id
 from {{ ref('customer_billing_daily') }}
 {%- if is_incremental() %}
-    where date_trunc('month', billing_date) in ({{ dates_relation(touched_months, 'billing_month') }})
+    where
+        date_trunc('month', billing_date) in ({{ dates_relation(touched_months, 'billing_month') }})
+        and (customer_id, date_trunc('month', billing_date)) in (
+            select changed.customer_id, date_trunc('month', changed.billing_date)
+            from {{ ref('customer_billing_daily') }} as changed
+            where changed.batch_id > {{ watermark }}
+        )
 {%- endif %}
 group by 1, 2, 3

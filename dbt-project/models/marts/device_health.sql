@@ -1,31 +1,119 @@
 {#-
-    Device health per device per UTC day: telemetry statistics, fault-log events by severity,
+    Device health per device per local day: telemetry statistics, fault-log events by severity,
     read success rate, EN 50160 voltage compliance, battery, a 0-100 score, a status and
     machine-readable reason codes. Rules: device_health.yml (and the README).
-    Incremental: re-scores the device-days int_device_days_aggregated recomputed since this
-    table's watermark (max aggregated_at, stored here), in one MERGE.
+
+    Incremental by local day: for every day that int_device_days_aggregated changed since this
+    table's watermark (the highest batch_id here), re-scores every meter of that day, including
+    active meters that sent nothing (reading_count 0), in one MERGE. Expected readings count the
+    interval ends of the local day (92, 96 or 100 at 15 min), and for the current day only
+    those elapsed when the run started.
 -#}
 {{ config(
     unique_key=['device_id', 'reading_date'],
-    properties={'partitioning': "ARRAY['year(reading_date)']"}
+    properties={'partitioning': "ARRAY['day(reading_date)']"}
 ) }}
+
+{%- set interval_minutes = var('expected_reading_interval_minutes') | int -%}
+{%- if is_incremental() -%}
+    {%- set touched_dates = [] -%}
+    {%- do collect_dates(
+        "select distinct reading_date from " ~ ref('int_device_days_aggregated')
+        ~ " where batch_id > " ~ stored_max_batch_id(this),
+        touched_dates
+    ) -%}
+{%- endif %}
 
 with
 
-device_days as (
+aggregated as (
     select *
     from {{ ref('int_device_days_aggregated') }}
     {%- if is_incremental() %}
-        where aggregated_at > {{ stored_max_timestamp(this, 'aggregated_at') }}
+        where reading_date in ({{ dates_relation(touched_dates, 'reading_date') }})
     {%- endif %}
+),
+
+devices as (
+    select
+        device_id,
+        customer_id,
+        install_date,
+        is_active,
+        timezone
+    from {{ ref('int_devices_located') }}
+),
+
+days as (
+    select distinct reading_date from aggregated
+),
+
+device_grid as (
+    select
+        devices.device_id,
+        days.reading_date
+    from devices
+    cross join days
+    where devices.is_active and devices.install_date <= days.reading_date
+    union
+    select
+        device_id,
+        reading_date
+    from aggregated
+),
+
+device_days as (
+    select
+        device_grid.device_id,
+        coalesce(devices.customer_id, aggregated.customer_id) as customer_id,
+        device_grid.reading_date,
+        coalesce(aggregated.reading_count, 0) as reading_count,
+        coalesce(aggregated.total_energy_kwh, 0) as total_energy_kwh,
+        aggregated.total_voltage_v,
+        aggregated.min_voltage_v,
+        aggregated.max_voltage_v,
+        coalesce(aggregated.compliant_voltage_count, 0) as compliant_voltage_count,
+        aggregated.avg_battery_pct,
+        aggregated.min_battery_pct,
+        coalesce(aggregated.warning_count, 0) as warning_count,
+        coalesce(aggregated.error_status_count, 0) as error_status_count,
+        coalesce(aggregated.zero_energy_reading_count, 0) as zero_energy_reading_count,
+        coalesce(aggregated.off_grid_reading_count, 0) as off_grid_reading_count,
+        coalesce(aggregated.info_event_count, 0) as info_event_count,
+        coalesce(aggregated.warning_event_count, 0) as warning_event_count,
+        coalesce(aggregated.error_event_count, 0) as error_event_count,
+        coalesce(aggregated.critical_event_count, 0) as critical_event_count,
+        aggregated.fault_event_codes,
+        coalesce(aggregated.interval_seconds, {{ interval_minutes * 60 }}) as interval_seconds,
+        greatest(
+            0,
+            date_diff(
+                'second',
+                with_timezone(cast(device_grid.reading_date as timestamp(6)), coalesce(devices.timezone, {{ utility_timezone() }})),
+                least(
+                    with_timezone(
+                        cast(device_grid.reading_date + interval '1' day as timestamp(6)),
+                        coalesce(devices.timezone, {{ utility_timezone() }})
+                    ),
+                    {{ run_loaded_at() }}
+                )
+            )
+        ) as elapsed_day_seconds
+    from device_grid
+    left join devices on device_grid.device_id = devices.device_id
+    left join aggregated
+        on
+            device_grid.device_id = aggregated.device_id
+            and device_grid.reading_date = aggregated.reading_date
 ),
 
 measured as (
     select
         *,
+        elapsed_day_seconds / interval_seconds as expected_reading_count,
         case
-            when expected_reading_count > 0
-                then least(1.0, cast(reading_count as double) / expected_reading_count)
+            when elapsed_day_seconds / interval_seconds > 0
+                then least(1.0, cast(reading_count as double) / (elapsed_day_seconds / interval_seconds))
         end as read_success_rate,
         case
             when reading_count > 0 then cast(compliant_voltage_count as double) / reading_count
@@ -129,5 +217,6 @@ select
         else 'HEALTHY'
     end as device_health_status,
     nullif(array_join(array_sort(reason_list), ','), '') as health_reasons,
-    aggregated_at
+    cast({{ pipeline_batch_id() }} as bigint) as batch_id,
+    {{ run_loaded_at() }} as scored_at
 from reasons

@@ -1,7 +1,7 @@
 {#-
     Precision and recall of device_health_status against the simulator's ground truth
-    (postgresql fault_labels). A device-day is a true fault when a label interval
-    [started_at, ended_at) overlaps it (open labels run to now). Two positive rules:
+    (postgresql fault_labels). A device-day (the device's local day) is a true fault when a
+    label interval [started_at, ended_at) overlaps it (open labels run to now). Two positive rules:
     NOT_HEALTHY (DEGRADED or UNHEALTHY) and UNHEALTHY. One row per rule with fault_type 'ALL',
     plus per fault type (recall only: a false positive has no type). Empty without labels.
 -#}
@@ -11,10 +11,16 @@ with
 
 health as (
     select
-        device_id,
-        reading_date,
-        device_health_status
-    from {{ ref('device_health') }}
+        health.device_id,
+        health.reading_date,
+        health.device_health_status,
+        with_timezone(cast(health.reading_date as timestamp(6)), coalesce(devices.timezone, {{ utility_timezone() }}))
+            as day_start_at,
+        with_timezone(
+            cast(health.reading_date + interval '1' day as timestamp(6)), coalesce(devices.timezone, {{ utility_timezone() }})
+        ) as day_end_at
+    from {{ ref('device_health') }} as health
+    left join {{ ref('int_devices_located') }} as devices on health.device_id = devices.device_id
 ),
 
 labels as (
@@ -35,8 +41,8 @@ labelled_days as (
     inner join labels
         on
             health.device_id = labels.device_id
-            and labels.started_at < with_timezone(cast(health.reading_date as timestamp(6)), 'UTC') + interval '1' day
-            and labels.ended_at > with_timezone(cast(health.reading_date as timestamp(6)), 'UTC')
+            and labels.started_at < health.day_end_at
+            and labels.ended_at > health.day_start_at
 ),
 
 rules as (

@@ -1,6 +1,6 @@
 {#-
-    Landing table: EVERY message of the fault-log topic, exactly once (per-partition offsets,
-    macros/kafka_offsets.sql), parsed from one of four firmware dialects:
+    Landing table: EVERY message of the fault-log topic, exactly once (this run's bounded batch,
+    macros/kafka_batches.sql), parsed from one of four firmware dialects:
       ELX   2025-12-09T06:25:40Z WARN MTR-10001 B101 BATTERY_LOW Battery at 12 percent
       KMF   [09/12/2025 06:25:40] MTR-10003 <warning> code=V201 type=VOLTAGE_SAG msg="..."
       SGX   1765261540|2|X601|MTR-10005|Meter cover opened
@@ -8,17 +8,23 @@
     reject_reason: UNPARSEABLE (no dialect matches, or its timestamp is not a valid date) or
     UNKNOWN_DEVICE; null when usable.
 -#}
-{{ config(properties={'partitioning': "ARRAY['day(loaded_at)']"}) }}
+{{ config(properties={'partitioning': "ARRAY['kafka_topic_id', 'kafka_partition', 'day(loaded_at)']"}) }}
 
 {%- set elx = '^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z) (INFO|WARN|ERROR|CRIT) (MTR-[0-9]+) ([A-Z][0-9]{3}) ([A-Z_]+) (.*)$' -%}
 {%- set kmf = '^\\[([0-9]{2})/([0-9]{2})/([0-9]{4}) ([0-9]{2}:[0-9]{2}:[0-9]{2})\\] (MTR-[0-9]+) <(info|warning|error|critical)> code=([A-Z][0-9]{3}) type=([A-Z_]+) msg="([^"]*)"$' -%}
 {%- set sgx = '^([0-9]{9,11})\\|([0-3])\\|([A-Z][0-9]{3})\\|(MTR-[0-9]+)\\|([^|]*)$' -%}
 {%- set note = '^NOTE ([0-9]{4}-[0-9]{2}-[0-9]{2}) ([0-9]{2}:[0-9]{2}:[0-9]{2}) UTC (MTR-[0-9]+) (.+)$' -%}
+{%- set source_columns -%}
+        _partition_id as kafka_partition,
+        _partition_offset as kafka_offset,
+        _timestamp as kafka_timestamp,
+        _message as raw_message
+{%- endset %}
 
 with
 
 source_messages as (
-    {{ kafka_new_messages(source('kafka', 'meter_fault_logs')) }}
+    {{ kafka_batch_messages(source('kafka', 'meter_fault_logs'), 'fault_logs', source_columns) }}
 ),
 
 lines as (
@@ -27,6 +33,8 @@ lines as (
         kafka_offset,
         kafka_timestamp,
         raw_message,
+        kafka_topic_id,
+        batch_id,
         rtrim(raw_message, chr(13) || chr(10)) as line
     from source_messages
 ),
@@ -52,6 +60,8 @@ parsed as (
         kafka_offset,
         kafka_timestamp,
         raw_message,
+        kafka_topic_id,
+        batch_id,
         log_dialect,
         case log_dialect
             when 'ELX' then try(from_iso8601_timestamp(regexp_extract(line, '{{ elx }}', 1)))
@@ -102,6 +112,7 @@ devices as (
 )
 
 select
+    parsed.kafka_topic_id,
     cast(parsed.kafka_partition as integer) as kafka_partition,
     cast(parsed.kafka_offset as bigint) as kafka_offset,
     cast(with_timezone(parsed.kafka_timestamp, 'UTC') as timestamp(6) with time zone) as kafka_timestamp_at,
@@ -125,6 +136,7 @@ select
         when parsed.log_dialect is null or parsed.event_timestamp is null then 'UNPARSEABLE'
         when devices.device_id is null then 'UNKNOWN_DEVICE'
     end as reject_reason,
+    parsed.batch_id,
     {{ run_loaded_at() }} as loaded_at
 from parsed
 left join event_codes on parsed.event_code = event_codes.event_code

@@ -1,41 +1,78 @@
 {#-
     Landing table: EVERY message of the telemetry topic, exactly once, valid or not, with its
-    Kafka coordinates, raw text, parsed fields and reject_reason (null when usable).
-    Reads each partition from its own stored offset (macros/kafka_offsets.sql).
+    Kafka coordinates, parsed fields and reject_reason (null when usable). The raw text is kept
+    for rejects only. Reads this run's bounded batch (macros/kafka_batches.sql).
+
+    Parsing, fast path first: Trino's Kafka JSON decoder (trino-config/etc/kafka/*.json) reads
+    every field as text, which can never fail a query. A message that is exactly the canonical
+    layout rebuilt from those texts (the simulator's, json.dumps defaults) is proven well-formed
+    and well-typed by that equality. Every other message goes through json_parse and a per-field
+    type check. Both paths give the same result; the fast one skips json_parse.
 -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    properties={'partitioning': "ARRAY['day(loaded_at)']"}
+    properties={'partitioning': "ARRAY['kafka_topic_id', 'kafka_partition', 'day(loaded_at)']"}
 ) }}
+
+{%- set source_columns -%}
+        _partition_id as kafka_partition,
+        _partition_offset as kafka_offset,
+        _timestamp as kafka_timestamp,
+        _key as kafka_key,
+        _message as raw_message,
+        device_id as device_id_text,
+        customer_id as customer_id_text,
+        reading_timestamp as timestamp_text,
+        status as status_text,
+        energy_kwh as energy_kwh_text,
+        voltage as voltage_text,
+        battery_pct as battery_pct_text,
+        register_kwh as register_kwh_text,
+        interval_minutes as interval_minutes_text
+{%- endset %}
 
 with
 
 source_messages as (
-    {{ kafka_new_messages(source('kafka', 'telemetry_raw')) }}
+    {{ kafka_batch_messages(source('kafka', 'telemetry_raw'), 'telemetry', source_columns) }}
+),
+
+screened as (
+    select
+        *,
+        coalesce(
+            raw_message = case
+                when register_kwh_text is null and interval_minutes_text is null
+                    then concat(
+                        '{"device_id": "', device_id_text, '", "customer_id": "', customer_id_text,
+                        '", "timestamp": "', timestamp_text, '", "metrics": {"energy_kwh": ', energy_kwh_text,
+                        ', "voltage": ', voltage_text, ', "battery_pct": ', battery_pct_text,
+                        '}, "status": "', status_text, '"}'
+                    )
+                else concat(
+                    '{"device_id": "', device_id_text, '", "customer_id": "', customer_id_text,
+                    '", "timestamp": "', timestamp_text, '", "metrics": {"energy_kwh": ', energy_kwh_text,
+                    ', "voltage": ', voltage_text, ', "battery_pct": ', battery_pct_text,
+                    ', "register_kwh": ', register_kwh_text, '}, "status": "', status_text,
+                    '", "interval_minutes": ', interval_minutes_text, '}'
+                )
+            end,
+            false
+        ) as is_canonical
+    from source_messages
 ),
 
 parsed as (
     select
-        kafka_partition,
-        kafka_offset,
-        kafka_timestamp,
-        kafka_key,
-        raw_message,
-        try(json_parse(raw_message)) as message_json
-    from source_messages
+        *,
+        if(not is_canonical, try(json_parse(raw_message))) as message_json
+    from screened
 ),
 
 extracted as (
     select
-        kafka_partition,
-        kafka_offset,
-        kafka_timestamp,
-        kafka_key,
-        raw_message,
-        message_json,
-        message_json is not null
-        and substr(json_format(message_json), 1, 1) = '{' as is_json_object,
+        *,
         json_extract(message_json, '$.device_id') as device_id_json,
         json_extract(message_json, '$.customer_id') as customer_id_json,
         json_extract(message_json, '$.timestamp') as timestamp_json,
@@ -48,6 +85,8 @@ extracted as (
     from parsed
 ),
 
+{#- Canonical messages have string ids, timestamp and status by construction; their metrics
+    texts are JSON numbers or literals (true, false), told apart by the cast below. -#}
 typed as (
     select
         kafka_partition,
@@ -55,25 +94,34 @@ typed as (
         kafka_timestamp,
         kafka_key,
         raw_message,
-        is_json_object,
-        {{ json_kind('device_id_json') }} as device_id_kind,
-        {{ json_kind('customer_id_json') }} as customer_id_kind,
-        {{ json_kind('timestamp_json') }} as timestamp_kind,
-        {{ json_kind('status_json') }} as status_kind,
-        {{ json_kind('energy_kwh_json') }} as energy_kwh_kind,
-        {{ json_kind('voltage_json') }} as voltage_kind,
-        {{ json_kind('battery_pct_json') }} as battery_pct_kind,
-        {{ json_kind('register_kwh_json') }} as register_kwh_kind,
-        {{ json_kind('interval_minutes_json') }} as interval_minutes_kind,
-        trim(json_extract_scalar(device_id_json, '$')) as device_id,
-        trim(json_extract_scalar(customer_id_json, '$')) as customer_id,
-        json_extract_scalar(timestamp_json, '$') as timestamp_text,
-        json_extract_scalar(status_json, '$') as status,
-        try_cast(json_extract_scalar(energy_kwh_json, '$') as double) as energy_kwh,
-        try_cast(json_extract_scalar(voltage_json, '$') as double) as voltage_v,
-        try_cast(json_extract_scalar(battery_pct_json, '$') as double) as battery_pct,
-        try_cast(json_extract_scalar(register_kwh_json, '$') as double) as register_kwh,
-        try_cast(json_extract_scalar(interval_minutes_json, '$') as double) as interval_minutes
+        kafka_topic_id,
+        batch_id,
+        is_canonical
+        or (message_json is not null and substr(json_format(message_json), 1, 1) = '{') as is_json_object,
+        if(is_canonical, 'string', {{ json_kind('device_id_json') }}) as device_id_kind,
+        if(is_canonical, 'string', {{ json_kind('customer_id_json') }}) as customer_id_kind,
+        if(is_canonical, 'string', {{ json_kind('timestamp_json') }}) as timestamp_kind,
+        if(is_canonical, 'string', {{ json_kind('status_json') }}) as status_kind,
+        if(is_canonical, 'number', {{ json_kind('energy_kwh_json') }}) as energy_kwh_kind,
+        if(is_canonical, 'number', {{ json_kind('voltage_json') }}) as voltage_kind,
+        if(is_canonical, 'number', {{ json_kind('battery_pct_json') }}) as battery_pct_kind,
+        if(
+            is_canonical, if(register_kwh_text is null, 'missing', 'number'), {{ json_kind('register_kwh_json') }}
+        ) as register_kwh_kind,
+        if(
+            is_canonical, if(interval_minutes_text is null, 'missing', 'number'), {{ json_kind('interval_minutes_json') }}
+        ) as interval_minutes_kind,
+        trim(if(is_canonical, device_id_text, json_extract_scalar(device_id_json, '$'))) as device_id,
+        trim(if(is_canonical, customer_id_text, json_extract_scalar(customer_id_json, '$'))) as customer_id,
+        if(is_canonical, timestamp_text, json_extract_scalar(timestamp_json, '$')) as timestamp_text,
+        if(is_canonical, status_text, json_extract_scalar(status_json, '$')) as status,
+        try_cast(if(is_canonical, energy_kwh_text, json_extract_scalar(energy_kwh_json, '$')) as double) as energy_kwh,
+        try_cast(if(is_canonical, voltage_text, json_extract_scalar(voltage_json, '$')) as double) as voltage_v,
+        try_cast(if(is_canonical, battery_pct_text, json_extract_scalar(battery_pct_json, '$')) as double) as battery_pct,
+        try_cast(if(is_canonical, register_kwh_text, json_extract_scalar(register_kwh_json, '$')) as double) as register_kwh,
+        try_cast(
+            if(is_canonical, interval_minutes_text, json_extract_scalar(interval_minutes_json, '$')) as double
+        ) as interval_minutes
     from extracted
 ),
 
@@ -133,11 +181,13 @@ classified as (
                 or battery_pct_kind != 'number'
                 or register_kwh_kind not in ('missing', 'number')
                 or interval_minutes_kind not in ('missing', 'number')
+                or energy_kwh is null or voltage_v is null or battery_pct is null
+                or (register_kwh_kind = 'number' and register_kwh is null)
+                or (interval_minutes_kind = 'number' and interval_minutes is null)
                 or reading_at is null
                 then 'WRONG_TYPE'
             when
-                energy_kwh is null or voltage_v is null or battery_pct is null
-                or not is_finite(energy_kwh) or not is_finite(voltage_v)
+                not is_finite(energy_kwh) or not is_finite(voltage_v)
                 or not is_finite(battery_pct)
                 or (register_kwh is not null and not is_finite(register_kwh))
                 or (interval_minutes is not null and not is_finite(interval_minutes))
@@ -155,13 +205,13 @@ classified as (
 )
 
 select
+    kafka_topic_id,
     cast(kafka_partition as integer) as kafka_partition,
     cast(kafka_offset as bigint) as kafka_offset,
     cast(with_timezone(kafka_timestamp, 'UTC') as timestamp(6) with time zone) as kafka_timestamp_at,
     cast(kafka_key as varchar) as kafka_key,
-    cast(raw_message as varchar) as raw_message,
-    -- Parsed fields are kept for rejected messages too (null where they could not be read),
-    -- which makes rejects easy to investigate.
+    -- Valid messages are fully represented by their parsed fields; rejects keep their text.
+    if(reject_reason is not null, cast(raw_message as varchar)) as raw_message,
     device_id,
     customer_id,
     reading_at,
@@ -173,5 +223,6 @@ select
     try_cast(interval_minutes as integer) as interval_minutes,
     status,
     reject_reason,
+    batch_id,
     loaded_at
 from classified

@@ -1,8 +1,9 @@
 {#- Every landed telemetry message that cannot be used, with its raw text, Kafka coordinates
-    and reason. Appended by loaded_at watermark; unique on (kafka_partition, kafka_offset). -#}
+    and reason. Appended by batch; unique on (kafka_topic_id, kafka_partition, kafka_offset). -#}
 {{ config(properties={'partitioning': "ARRAY['day(loaded_at)']"}) }}
 
 select
+    kafka_topic_id,
     kafka_partition,
     kafka_offset,
     kafka_timestamp_at,
@@ -10,10 +11,11 @@ select
     reject_reason,
     device_id,
     reading_at,
+    batch_id,
     loaded_at
 from {{ ref('stg_telemetry_messages') }}
 where
     reject_reason is not null
     {%- if is_incremental() %}
-        and loaded_at > {{ stored_max_timestamp(this, 'loaded_at') }}
+        and batch_id > {{ stored_max_batch_id(this) }}
     {%- endif %}

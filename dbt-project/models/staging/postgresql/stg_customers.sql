@@ -4,5 +4,6 @@ select
     segment as customer_segment,
     region,
     tariff_id,
+    {{ customer_timezone('timezone') }} as timezone,
     created_at
 from {{ source('postgresql', 'customers') }}

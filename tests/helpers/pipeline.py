@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from smartmeter.config import REPO_ROOT, Settings
 
@@ -391,11 +392,22 @@ class Expected:
     customer_days: dict  # (customer_id, date) -> (reading_count, energy_kwh, active_devices)
 
 
-def expected_from_messages(messages: Sequence[Produced], device_customers: dict[str, str], now: datetime) -> Expected:
+def local_day(reading_at: datetime, zone: str) -> date:
+    """The day a reading counts on: the local date of reading_at - 1 second (the interval it
+    closes started on that day)."""
+    return (reading_at - timedelta(seconds=1)).astimezone(ZoneInfo(zone)).date()
+
+
+def expected_from_messages(messages: Sequence[Produced], device_customers: dict[str, str], now: datetime,
+                           device_zones: dict[str, str] | None = None, default_zone: str = "Europe/Berlin") -> Expected:
+    """The marts computed in Python from the messages as produced. `device_zones` gives each
+    meter's zone (its customer's); missing meters use `default_zone` (LAKEHOUSE_TIMEZONE)."""
+    zones = device_zones or {}
     rejected: Counter = Counter()
     winners: dict = {}
+    known = set(device_customers)
     for message in messages:
-        reason, reading = classify(message.value, set(device_customers), now)
+        reason, reading = classify(message.value, known, now)
         if reason:
             rejected[reason] += 1
             continue
@@ -405,7 +417,7 @@ def expected_from_messages(messages: Sequence[Produced], device_customers: dict[
             winners[key] = candidate
     device_days: dict = defaultdict(lambda: [0, 0.0, 0])
     for (device_id, reading_at), (_, _, reading) in winners.items():
-        day = device_days[(device_id, reading_at.date())]
+        day = device_days[(device_id, local_day(reading_at, zones.get(device_id, default_zone)))]
         day[0] += 1
         day[1] += reading["energy_kwh"]
         day[2] += reading["status"] != "OK"

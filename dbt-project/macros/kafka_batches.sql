@@ -1,0 +1,79 @@
+{#-
+    Exactly-once, bounded reads from Kafka through Trino's Kafka connector.
+
+    The pipeline runner (smartmeter/pipeline, behind every `./lakehouse dbt`, `catch-up` and the
+    loop) holds the single-writer lock, reads each partition's next unread offset from the landing
+    table's own Iceberg metadata, checks it against Kafka's log start and end, and passes this
+    run's batch as vars:
+
+      batch_id:     the run's id, from a PostgreSQL sequence: monotonic, whatever the clock does
+      kafka_batch:  {telemetry: {topic_id: "...", partitions: [[partition, start, end], ...]},
+                     fault_logs: {...}}     start inclusive, end exclusive, at most
+                                            PIPELINE_MAX_MESSAGES_PER_PARTITION apart
+
+    The connector pushes one `_partition_offset` range down for all partitions, so each partition
+    gets its own UNION ALL branch with literal bounds. Rows carry kafka_topic_id and batch_id and
+    are appended by one INSERT, so the data and the offsets they advance commit together.
+-#}
+
+{% macro pipeline_batch_id() -%}
+    {%- set batch_id = var('batch_id', none) -%}
+    {%- if batch_id is none -%}
+        {%- if execute -%}
+            {{ exceptions.raise_compiler_error(
+                "This project loads Kafka in bounded batches planned by the pipeline runner. "
+                ~ "Run dbt through it: ./lakehouse dbt " ~ (flags.WHICH or 'build')
+                ~ " (in Docker: docker exec dbt-transformations dbt ...)."
+            ) }}
+        {%- endif -%}
+        {{ return(0) }}
+    {%- endif -%}
+    {{ return(batch_id | int) }}
+{%- endmacro %}
+
+{#- This run's batch of one topic: {topic_id, partitions: [[p, start, end], ...]}. -#}
+{% macro kafka_batch(topic_key) -%}
+    {%- do pipeline_batch_id() -%}
+    {%- set batches = var('kafka_batch', {}) -%}
+    {{ return(batches.get(topic_key, {'topic_id': '', 'partitions': []})) }}
+{%- endmacro %}
+
+{#- SELECT of this run's messages of one topic: `columns` (connector column expressions) plus
+    kafka_topic_id and batch_id, one literal-bounded branch per partition. -#}
+{% macro kafka_batch_messages(source_relation, topic_key, columns) -%}
+    {%- set batch = kafka_batch(topic_key) -%}
+    {%- set ranges = [] -%}
+    {%- for partition, start, end in batch['partitions'] if (end | int) > (start | int) -%}
+        {%- do ranges.append((partition | int, start | int, end | int)) -%}
+    {%- endfor -%}
+    {%- if execute -%}
+        {%- do log(this.identifier ~ " batch " ~ pipeline_batch_id() ~ ": "
+            ~ (ranges | map('join', '..') | join(', ') if ranges else 'nothing new'), info=True) -%}
+    {%- endif -%}
+    {%- set extra -%}
+        '{{ batch['topic_id'] }}' as kafka_topic_id,
+        cast({{ pipeline_batch_id() }} as bigint) as batch_id
+    {%- endset -%}
+    {%- for partition, start, end in ranges %}
+    select {{ columns }},
+        {{ extra }}
+    from {{ source_relation }}
+    where _partition_id = {{ partition }} and _partition_offset >= {{ start }} and _partition_offset < {{ end }}
+    {{ 'union all' if not loop.last }}
+    {%- else %}
+    select {{ columns }},
+        {{ extra }}
+    from {{ source_relation }}
+    where false
+    {%- endfor %}
+{%- endmacro %}
+
+{#- Classify a JSON value: missing (absent or null), string, number or other. -#}
+{% macro json_kind(json_expr) -%}
+    case
+        when {{ json_expr }} is null or json_format({{ json_expr }}) = 'null' then 'missing'
+        when substr(json_format({{ json_expr }}), 1, 1) = '"' then 'string'
+        when regexp_like(json_format({{ json_expr }}), '^-?[0-9]') then 'number'
+        else 'other'
+    end
+{%- endmacro %}

@@ -1,0 +1,37 @@
+{#-
+    dbt-trino's MERGE, plus one config: `merge_update_condition`, a predicate on
+    DBT_INTERNAL_SOURCE and DBT_INTERNAL_DEST that a matched row must meet to be updated
+    (e.g. keep the copy with the lowest Kafka coordinates). Without it, this is the adapter's
+    merge as shipped: one statement, so rows and watermark commit together.
+-#}
+{% macro trino__get_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) -%}
+    {%- set predicates = [] if incremental_predicates is none else [] + incremental_predicates -%}
+    {%- set dest_cols_csv = get_quoted_csv(dest_columns | map(attribute="name")) -%}
+    {%- set update_columns = get_merge_update_columns(
+        config.get('merge_update_columns'), config.get('merge_exclude_columns'), dest_columns
+    ) -%}
+    {%- set update_condition = config.get('merge_update_condition') -%}
+    {%- set keys = [unique_key] if unique_key is string else unique_key -%}
+    {%- for key in keys -%}
+        {%- do predicates.append('DBT_INTERNAL_SOURCE.' ~ key ~ ' = DBT_INTERNAL_DEST.' ~ key) -%}
+    {%- endfor -%}
+    {{ config.get('sql_header', none) or '' }}
+    merge into {{ target }} as DBT_INTERNAL_DEST
+    using {{ source }} as DBT_INTERNAL_SOURCE
+    on ({{ predicates | join(') and (') }})
+    when matched {%- if update_condition %} and ({{ update_condition }}){% endif %} then update set
+    {%- for column_name in update_columns %}
+        {{ column_name }} = DBT_INTERNAL_SOURCE.{{ column_name }}{{ ',' if not loop.last }}
+    {%- endfor %}
+    when not matched then insert ({{ dest_cols_csv }})
+    values ({% for column in dest_columns -%}
+        DBT_INTERNAL_SOURCE.{{ adapter.quote(column.name) }}{{ ', ' if not loop.last }}
+    {%- endfor %})
+{%- endmacro %}
+
+{#- merge_update_condition that keeps the copy with the lowest Kafka coordinates. -#}
+{% macro lowest_copy_wins() -%}
+    {{ return("DBT_INTERNAL_SOURCE.kafka_partition < DBT_INTERNAL_DEST.kafka_partition or ("
+        ~ "DBT_INTERNAL_SOURCE.kafka_partition = DBT_INTERNAL_DEST.kafka_partition "
+        ~ "and DBT_INTERNAL_SOURCE.kafka_offset < DBT_INTERNAL_DEST.kafka_offset)") }}
+{%- endmacro %}

@@ -1,0 +1,253 @@
+"""One pipeline cycle, and the wrapper every dbt invocation goes through.
+
+A cycle, with the write lock held for all of it:
+  1. cancel writes a dead writer left running on Trino, and mark its runs interrupted;
+  2. stop on unacknowledged gaps;
+  3. read every topic's partitions from Kafka, the landed offsets from the landing tables'
+     Iceberg metadata, and plan the next bounded batch (smartmeter/pipeline/planner.py);
+  4. with nothing new in Kafka, no master-data change and no project change, stop there: an idle
+     cycle never starts dbt;
+  5. otherwise record a run (its id is the batch id), run `dbt build` on what is downstream of
+     what changed plus the per-batch guard tests, check that every planned offset landed, and
+     record the outcome.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from smartmeter.config import Settings
+from smartmeter.errors import LakehouseError, PipelineGapError
+from smartmeter.pipeline import lakehouse
+from smartmeter.pipeline.dbt import DBT_PROJECT, DbtResult, NodeResult, run_dbt
+from smartmeter.pipeline.lock import WriterLock
+from smartmeter.pipeline.planner import Gap, TopicBatch, plan_topic
+from smartmeter.pipeline.store import PipelineStore
+from smartmeter.pipeline.topics import describe_topics, pipeline_topics
+
+# dbt commands that may write the lakehouse, so they need the lock and a batch.
+WRITING_DBT_COMMANDS = frozenset({"build", "run", "seed", "snapshot", "clone", "run-operation"})
+GUARD_TESTS = "tag:cycle"
+PROJECT_STATE = "project_fingerprint"
+MASTER_DATA_STATE = "master_data_fingerprint"
+
+
+@dataclass
+class CycleReport:
+    status: str
+    reason: str
+    run_id: int | None = None
+    taken: dict[str, int] = field(default_factory=dict)
+    behind: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+    nodes: list[NodeResult] = field(default_factory=list)
+
+    @property
+    def total_behind(self) -> int:
+        return sum(self.behind.values())
+
+    def summary(self) -> str:
+        taken = ", ".join(f"{t} {n:,}" for t, n in self.taken.items()) or "nothing"
+        behind = ", ".join(f"{t} {n:,}" for t, n in self.behind.items()) or "nothing"
+        head = f"run {self.run_id} " if self.run_id else ""
+        text = f"{head}{self.status}: took {taken}; behind {behind}; {self.seconds:.1f}s ({self.reason})"
+        return text + (f"\n  error: {self.error}" if self.error else "")
+
+
+def project_fingerprint() -> str:
+    """Changes whenever the dbt project (or the Kafka table descriptions it reads) changes."""
+    digest = hashlib.sha256()
+    roots = [DBT_PROJECT / name for name in ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")]
+    roots.append(DBT_PROJECT.parent / "trino-config" / "etc" / "kafka")
+    for root in roots:
+        paths = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in paths:
+            digest.update(str(path.relative_to(DBT_PROJECT.parent)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def gap_message(gaps: Sequence, command: str = "./lakehouse pipeline acknowledge-gap") -> str:
+    lines = [f"  - gap {getattr(g, 'gap_id', '?')}: {g.detail}" for g in gaps]
+    return ("the pipeline stopped: Kafka data it had not loaded can no longer be read.\n" + "\n".join(lines)
+            + f"\nNothing more is loaded until someone acknowledges the loss: `{command}` records it as accepted "
+              "(pipeline.gaps, shown in ./lakehouse pipeline gaps) and loading resumes where Kafka's data starts.")
+
+
+class Runner:
+    """Runs cycles and wrapped dbt commands for one scope (DBT_SCHEMA_SUFFIX) of the lakehouse."""
+
+    def __init__(self, settings: Settings, trigger: str, progress: Callable[[str], None] = print) -> None:
+        self.settings = settings
+        self.trigger = trigger
+        self.say = progress
+
+    # -- planning ---------------------------------------------------------------------------
+    def _plan(self, store: PipelineStore) -> list[TopicBatch]:
+        open_gaps = store.gaps(open_only=True)
+        if open_gaps:
+            raise PipelineGapError(gap_message(open_gaps))
+        topics = pipeline_topics(self.settings)
+        states = describe_topics(self.settings, [t.name for t in topics])
+        batches: list[TopicBatch] = []
+        found: list[Gap] = []
+        for topic in topics:
+            stored = lakehouse.stored_offsets(self.settings, topic.landing_model)
+            batch, gaps = plan_topic(topic.key, states[topic.name], stored, store.resumes(topic.name),
+                                     self.settings.max_messages_per_partition)
+            batches.append(batch)
+            found += gaps
+        if found:
+            store.record_gaps(found)
+            raise PipelineGapError(gap_message(store.gaps(open_only=True)))
+        return batches
+
+    @staticmethod
+    def _variables(run_id: int, batches: Sequence[TopicBatch]) -> dict:
+        return {"batch_id": run_id, "kafka_batch": {b.key: b.dbt_var() for b in batches}}
+
+    def _cycle_args(self, batches: Sequence[TopicBatch], master_changed: bool, project_changed: bool) -> list[str]:
+        if project_changed:
+            # New or changed models, views and seeds: build everything once (unit tests run in CI).
+            return ["build", "--exclude", "resource_type:unit_test"]
+        topics = {t.key: t for t in pipeline_topics(self.settings)}
+        selectors = [f"{topics[b.key].dbt_source}+,resource_type:model" for b in batches if b.size]
+        if master_changed:
+            selectors.append("source:postgresql+,resource_type:model")
+        return ["build", "--select", *selectors, GUARD_TESTS, "--exclude", "config.materialized:view"]
+
+    # -- the work ---------------------------------------------------------------------------
+    def _execute(self, store: PipelineStore, batches: list[TopicBatch], args: list[str], reason: str,
+                 capture: bool) -> CycleReport:
+        started = time.monotonic()
+        run_id = store.start_run(self.trigger, "dbt " + shlex.join(args), reason)
+        store.record_offsets(run_id, batches)
+        report = CycleReport("running", reason, run_id, {b.topic: b.size for b in batches},
+                             {b.topic: b.behind for b in batches})
+        self.say(f"run {run_id}: {reason}; taking " + ", ".join(f"{b.topic} {b.size:,}" for b in batches)
+                 + f"; dbt {shlex.join(args)}")
+        try:
+            result = run_dbt(self.settings, args, self._variables(run_id, batches), capture=capture)
+        except BaseException as exc:
+            store.finish_run(run_id, "interrupted", error=f"runner stopped: {exc!r}")
+            raise
+        report.nodes = result.nodes
+        problems = self._check_landed(batches, run_id, result)
+        report.status, report.error = self._outcome(result, problems)
+        if problems:
+            self._record_incomplete(store, batches, run_id, problems)
+        landed = result.rows("stg_telemetry_messages") + result.rows("stg_fault_log_messages")
+        rejected = result.rows("stg_telemetry_rejected") + result.rows("stg_fault_logs_rejected")
+        store.finish_run(run_id, report.status, messages_taken=sum(report.taken.values()),
+                         messages_behind=report.total_behind, rows_landed=landed, rows_rejected=rejected,
+                         error=report.error)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _check_landed(self, batches: Sequence[TopicBatch], run_id: int, result: DbtResult) -> list[str]:
+        topics = {t.key: t for t in pipeline_topics(self.settings)}
+        problems = []
+        for batch in batches:
+            model = topics[batch.key].landing_model
+            ran = any(n.name == model and n.resource_type == "model" and n.status == "success" for n in result.nodes)
+            if ran:
+                problems += lakehouse.missing_from_batch(self.settings, batch, model, run_id)
+        return problems
+
+    @staticmethod
+    def _outcome(result: DbtResult, problems: list[str]) -> tuple[str, str | None]:
+        if result.interrupted:
+            return "interrupted", "interrupted (SIGINT/SIGTERM); dbt cancelled its queries"
+        if problems:
+            return "failed", "offsets planned for this batch did not land: " + "; ".join(problems)
+        if result.returncode != 0:
+            failed = result.failures()
+            detail = "; ".join(f"{n.name}: {(n.message or n.status).splitlines()[0][:300]}" for n in failed[:3])
+            return "failed", f"dbt exited {result.returncode}" + (f": {detail}" if detail else "")
+        return "ok", None
+
+    @staticmethod
+    def _record_incomplete(store: PipelineStore, batches: Sequence[TopicBatch], run_id: int, problems: list[str]) -> None:
+        gaps = []
+        for batch in batches:
+            for r in batch.ranges:
+                text = f"{batch.topic} partition {r.partition}:"
+                detail = next((p for p in problems if p.startswith(text)), None)
+                if detail:
+                    gaps.append(Gap(batch.topic, batch.topic_id, r.partition, "INCOMPLETE_BATCH", r.end,
+                                    f"run {run_id}: {detail} (Kafka deleted them while they were being read)",
+                                    first_missing_offset=r.start))
+        store.record_gaps(gaps)
+
+    # -- entry points -----------------------------------------------------------------------
+    def cycle(self, *, force: bool = False, wait_for_lock: bool = True, capture: bool = False) -> CycleReport:
+        started = time.monotonic()
+        lock = WriterLock(self.settings, self.trigger)
+        lock.acquire(wait=wait_for_lock, progress=self.say)
+        with lock:
+            store = PipelineStore(self.settings)
+            try:
+                self._recover(store)
+                batches = self._plan(store)
+                master = store.master_data_fingerprint()
+                project = project_fingerprint()
+                reasons = [f"new messages in {b.topic}" for b in batches if b.size]
+                master_changed = master != store.get_state(MASTER_DATA_STATE)
+                project_changed = project != store.get_state(PROJECT_STATE)
+                if master_changed:
+                    reasons.append("master data changed")
+                if project_changed:
+                    reasons.append("dbt project changed")
+                if not reasons and not force:
+                    return CycleReport("idle", "nothing new", None, {b.topic: 0 for b in batches},
+                                       {b.topic: b.behind for b in batches}, time.monotonic() - started)
+                args = self._cycle_args(batches, master_changed, project_changed)
+                report = self._execute(store, batches, args, ", ".join(reasons) or "forced", capture)
+                if report.status == "ok":
+                    store.set_state(MASTER_DATA_STATE, master)
+                    store.set_state(PROJECT_STATE, project)
+                return report
+            finally:
+                store.close()
+
+    def dbt(self, args: Sequence[str], *, wait_for_lock: bool = True) -> CycleReport | DbtResult:
+        """`dbt ARGS` through the runner: writing commands take the lock and this run's batch."""
+        command = args[0] if args else ""
+        if command == "retry":
+            raise LakehouseError("`dbt retry` would replay the last run's Kafka batch; run `./lakehouse dbt build` "
+                                 "instead: the runner plans the next batch from what actually landed")
+        if command not in WRITING_DBT_COMMANDS:
+            store = PipelineStore(self.settings)
+            try:
+                last = store.last_run()
+            finally:
+                store.close()
+            return run_dbt(self.settings, args, {"batch_id": last.run_id if last else 0, "kafka_batch": {}})
+        lock = WriterLock(self.settings, f"dbt {command}")
+        lock.acquire(wait=wait_for_lock, progress=self.say)
+        try:
+            store = PipelineStore(self.settings)
+            try:
+                self._recover(store)
+                batches = self._plan(store)
+                report = self._execute(store, batches, list(args), "by hand", capture=False)
+                if report.status == "ok":
+                    store.set_state(MASTER_DATA_STATE, store.master_data_fingerprint())
+                    if command == "build" and len(args) == 1:
+                        store.set_state(PROJECT_STATE, project_fingerprint())
+                return report
+            finally:
+                store.close()
+        finally:
+            lock.release()
+
+    def _recover(self, store: PipelineStore) -> None:
+        abandoned = store.fail_abandoned_runs()
+        if abandoned:
+            self.say(f"{abandoned} earlier run(s) ended without finishing (their writer stopped); marked interrupted")
+        lakehouse.stop_orphaned_writes(self.settings, self.say)
