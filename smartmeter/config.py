@@ -10,8 +10,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The utility's zone: local days, hours and time-of-use periods are read in it (LAKEHOUSE_TIMEZONE).
+DEFAULT_TIMEZONE = "Europe/Berlin"
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
@@ -47,6 +50,15 @@ def env_int(name: str, default: int) -> int:
         raise SystemExit(f"error: {name}={raw!r} is not a whole number") from exc
 
 
+def env_timezone(name: str, default: str) -> str:
+    raw = env(name, default)
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SystemExit(f"error: {name}={raw!r} is not an IANA time zone name (e.g. Europe/Berlin, America/New_York)") from exc
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -67,6 +79,7 @@ class Settings:
     s3_secret_key: str
     s3_bucket: str
     s3_region: str
+    timezone: str
 
     @property
     def trino_url(self) -> str:
@@ -102,4 +115,5 @@ def load_settings() -> Settings:
         s3_secret_key=env("S3_SECRET_KEY"),
         s3_bucket=env("S3_BUCKET", "lakehouse"),
         s3_region=env("S3_REGION", "us-east-1"),
+        timezone=env_timezone("LAKEHOUSE_TIMEZONE", DEFAULT_TIMEZONE),
     )
