@@ -72,7 +72,7 @@ def country_of(zone: str) -> str | None:
         ) from None
 
 
-def _holidays(country: str, years=None) -> holidays.HolidayBase:
+def _holidays(country: str, years: range | None = None) -> holidays.HolidayBase:
     language = _HOLIDAY_LANGUAGE if _HOLIDAY_LANGUAGE in holidays.list_localized_countries().get(country, ()) else None
     return holidays.country_holidays(country, years=years, language=language)
 
