@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from smartmeter.calendar import local_days_window  # noqa: E402
 from smartmeter.config import load_settings  # noqa: E402
 from smartmeter.simulator.chaos import ChaosRates, TelemetryChaos  # noqa: E402
 from smartmeter.simulator.fleet import Fleet  # noqa: E402
 from smartmeter.simulator.masterdata import synthetic_fleet  # noqa: E402
-from smartmeter.simulator.model import epoch_of_date  # noqa: E402
 from smartmeter.simulator.producer import ProducerOptions, ProducerStats, create_producer  # noqa: E402
 from smartmeter.simulator.runner import Simulation  # noqa: E402
 
@@ -51,9 +51,10 @@ class NullProducer:
 
 def worker(client: str, devices: int, days: int, topic: str, log_topic: str, bootstrap: str) -> dict:
     _, fleet_devices = synthetic_fleet(max(1, devices // 2), devices)
-    start_at = epoch_of_date(START_DAY)
-    intervals = days * 96
-    fleet = Fleet(fleet_devices, seed=1, interval_minutes=15, start_at=start_at)
+    timezone = load_settings().timezone
+    start_at, end_at = local_days_window(timezone, START_DAY, days)
+    intervals = (end_at - start_at) // 900
+    fleet = Fleet(fleet_devices, seed=1, interval_minutes=15, start_at=start_at, timezone=timezone)
     chaos = TelemetryChaos(ChaosRates(), seed=1, known_device_ids=(), window_end_at=start_at)
     producer = NullProducer() if client == "generate-only" else create_producer(
         client, ProducerOptions(bootstrap_servers=bootstrap))

@@ -27,10 +27,13 @@ CREATE TABLE IF NOT EXISTS customers (
     segment         text NOT NULL CHECK (segment IN ('residential', 'commercial', 'small_industrial')),
     region          text NOT NULL,
     tariff_id       text NOT NULL REFERENCES tariffs (tariff_id),
-    -- IANA zone of the customer's days and tariff hours; null means the utility's LAKEHOUSE_TIMEZONE.
-    timezone        text,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
+-- The customer's own IANA time zone; null means the utility's zone (LAKEHOUSE_TIMEZONE). Local
+-- days, hours, day types and holidays of this customer are read in it. The check rejects names
+-- PostgreSQL does not know. Added apart so that applying this file again upgrades an older database.
+ALTER TABLE customers ADD COLUMN IF NOT EXISTS timezone text
+    CHECK (timezone IS NULL OR (timestamptz '2000-01-01 00:00+00' AT TIME ZONE timezone) IS NOT NULL);
 
 CREATE TABLE IF NOT EXISTS devices (
     device_id         text PRIMARY KEY,

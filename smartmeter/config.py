@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
 from smartmeter.errors import LakehouseError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The utility's zone: local days, hours and time-of-use periods are read in it (LAKEHOUSE_TIMEZONE).
+DEFAULT_TIMEZONE = "Europe/Berlin"
 
 
 def environment() -> dict[str, str]:
@@ -46,6 +49,15 @@ def env_bool(name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise LakehouseError(f"{name}={raw!r} is not true or false")
+
+
+def env_timezone(name: str, default: str) -> str:
+    raw = env(name, default)
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise LakehouseError(f"{name}={raw!r} is not an IANA time zone name (e.g. Europe/Berlin, America/New_York)") from exc
+    return raw
 
 
 @dataclass(frozen=True)
@@ -119,7 +131,7 @@ def load_settings() -> Settings:
         s3_secret_key=env("S3_SECRET_KEY"),
         s3_bucket=env("S3_BUCKET", "lakehouse"),
         s3_region=env("S3_REGION", "us-east-1"),
-        timezone=env("LAKEHOUSE_TIMEZONE", "Europe/Berlin"),
+        timezone=env_timezone("LAKEHOUSE_TIMEZONE", DEFAULT_TIMEZONE),
         telemetry_topic=env("TELEMETRY_TOPIC", "telemetry_raw"),
         fault_log_topic=env("FAULT_LOG_TOPIC", "meter_fault_logs"),
         dbt_schema_suffix=env("DBT_SCHEMA_SUFFIX", ""),

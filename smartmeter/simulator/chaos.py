@@ -5,7 +5,8 @@ so the rates must add up to at most 1). Invalid variants are sent as extra messa
 genuine reading, so the clean data stays complete and every reject is countable:
 
 - duplicate: the reading's exact bytes are sent again (with the next interval).
-- late: the reading is held back and sent on a later calendar day (or when the run ends).
+- late: the reading is held back and sent on a later calendar day in every time zone (or when
+  the run ends).
 - clock_skew: the reading's timestamp is shifted by 1-5 minutes (in place, still valid).
 - future: an extra copy stamped 2-30 days after the later of the reading and the end of the
   simulated window, so it is more than a day ahead of ingest time.
@@ -33,6 +34,8 @@ from smartmeter.simulator.model import TIMESTAMP_FORMAT, format_timestamp
 from smartmeter.simulator.serializer import encode_document
 
 DAY_S = 86_400
+# A local day lasts at most 25 hours, so a reading held this long is sent on a later day in any zone.
+_LATE_MIN_DELAY_S = 25 * 3600
 _LATE_EXTRA_DELAY_S = 12 * 3600
 REQUIRED_FIELDS = (
     ("device_id",), ("customer_id",), ("timestamp",), ("status",),
@@ -126,8 +129,8 @@ class TelemetryChaos:
                 append(message)
                 self._resend.append(message)
             elif kind == "late":
-                # Arrives on a later calendar day than its own timestamp.
-                release_at = (now_at // DAY_S + 1) * DAY_S + 1 + self._rng.randrange(_LATE_EXTRA_DELAY_S)
+                # Arrives on a later calendar day than its own timestamp, local or UTC.
+                release_at = now_at + _LATE_MIN_DELAY_S + self._rng.randrange(_LATE_EXTRA_DELAY_S)
                 self._held_sequence += 1
                 heapq.heappush(self._held, (release_at, self._held_sequence, message))
             elif kind == "clock_skew":

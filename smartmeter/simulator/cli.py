@@ -14,16 +14,17 @@ import secrets
 import signal
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from smartmeter import calendar
 from smartmeter.config import env, load_settings
 from smartmeter.simulator import masterdata
 from smartmeter.simulator.chaos import ChaosRates, TelemetryChaos
 from smartmeter.simulator.faultlogs import device_id_in
 from smartmeter.simulator.faults import observed_labels, plan_faults, write_labels_csv
-from smartmeter.simulator.fleet import Fleet
-from smartmeter.simulator.model import epoch_of_date
+from smartmeter.simulator.fleet import BackfillWindow, Fleet, fleet_zones
 from smartmeter.simulator.producer import CLIENTS, MessageRecorder, ProducerOptions, create_producer
 from smartmeter.simulator.retry import ServiceUnavailable
 from smartmeter.simulator.runner import RULE, RunTotals, Simulation
@@ -70,6 +71,15 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from exc
+
+
+def _zone(text: str) -> str:
+    try:
+        calendar.country_of(text)
+        ZoneInfo(text)
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
 
 
 def _interval_minutes(text: str) -> int:
@@ -149,7 +159,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, _Options]:
     options.add(backfill, "--backfill-days", "SIM_BACKFILL_DAYS", type=_positive_int,
                 help="generate N days of history as fast as possible, then exit")
     options.add(backfill, "--start", "SIM_START", type=_day,
-                help="first backfill day, YYYY-MM-DD UTC (default: today minus N days)")
+                help="first backfill day, YYYY-MM-DD, a local date in LAKEHOUSE_TIMEZONE (default: today minus N days)")
 
     faults = parser.add_argument_group("Faults and ground truth")
     options.add(faults, "--fault-rate", "SIM_FAULT_RATE", 0.05, type=_rate,
@@ -173,6 +183,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, _Options]:
                 help="grow master data to at least N customers (idempotent)")
     options.add(other, "--provision-devices", "SIM_PROVISION_DEVICES", type=_non_negative_int,
                 help="grow master data to at least M devices (idempotent)")
+    options.add(other, "--provision-second-zone", "SIM_PROVISION_SECOND_ZONE", type=_zone,
+                help=f"put {masterdata.SECOND_ZONE_SHARE * 100:g} %% of newly provisioned customers in this IANA "
+                     "time zone (e.g. America/New_York); the others keep the utility's zone")
     return parser, options
 
 
@@ -219,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     if args.start is not None and args.backfill_days is None:
         parser.error("--start needs --backfill-days")
+    if args.provision_second_zone is not None and args.provision_customers is None and args.provision_devices is None:
+        parser.error("--provision-second-zone needs --provision-customers or --provision-devices")
     # Stop cleanly on Ctrl+C and on kill, even when started with SIGINT ignored (e.g. with `&`).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -258,7 +273,7 @@ def provision(args) -> None:
     connection = _connect_postgres(args)
     try:
         started = time.monotonic()
-        new_customers, new_devices = masterdata.provision(connection, customers, devices)
+        new_customers, new_devices = masterdata.provision(connection, customers, devices, args.provision_second_zone)
     finally:
         connection.close()
     print(f"✓ Provisioned in {time.monotonic() - started:.1f}s: {new_customers:,} new customers, "
@@ -327,9 +342,22 @@ class ProgressBar:
         self.stream.flush()
 
 
+def _zone_error(zone: str, whose: str) -> str | None:
+    try:
+        calendar.country_of(zone)
+    except ValueError as exc:
+        return f"✗ Error: {whose}: {exc}"
+    return None
+
+
 def simulate(args, rates: ChaosRates) -> int:
     backfill = args.backfill_days is not None
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    utility_zone = load_settings().timezone
+    error = _zone_error(utility_zone, "LAKEHOUSE_TIMEZONE")
+    if error:
+        print(error, file=sys.stderr)
+        return EXIT_FAILED
     max_devices = args.devices if args.devices or backfill else LIVE_DEFAULT_DEVICES
     max_customers = args.customers if args.customers or backfill else LIVE_DEFAULT_CUSTOMERS
     print(BANNER)
@@ -341,6 +369,7 @@ def simulate(args, rates: ChaosRates) -> int:
         print(f"Backfill: {args.backfill_days} day(s) at {args.interval_minutes}-minute intervals")
     else:
         print(f"Message Interval: {args.interval:g}s")
+    print(f"Time zone: {utility_zone} (holidays: {calendar.country_of(utility_zone) or 'none'})")
     print(f"Seed: {seed}")
     print(BANNER)
     print()
@@ -355,9 +384,18 @@ def simulate(args, rates: ChaosRates) -> int:
         print("✗ Error: no active devices in PostgreSQL; load master data with ./initial-setup.sh "
               "or add some with --provision-customers N --provision-devices M", file=sys.stderr)
         return EXIT_FAILED
+    zones = fleet_zones(devices, utility_zone)
+    for zone in zones[1:]:
+        error = _zone_error(zone, "customers.timezone")
+        if error:
+            print(error, file=sys.stderr)
+            return EXIT_FAILED
     limited = f" (of {total_active:,})" if len(devices) < total_active else ""
     print(f"✓ Loaded {len(devices):,} active devices from PostgreSQL{limited}")
     print(f"Devices: {len(devices):,} | Customers: {len({d.customer_id for d in devices}):,}")
+    for zone in zones[1:]:
+        customers = len({d.customer_id for d in devices if d.timezone == zone})
+        print(f"  {customers:,} customer(s) in their own zone {zone}")
     print()
 
     recorder = MessageRecorder(args.record) if args.record else None
@@ -377,14 +415,21 @@ def simulate(args, rates: ChaosRates) -> int:
     print()
 
     interval_s = args.interval_minutes * 60
+    window = None
     if backfill:
-        first_day = args.start or (datetime.now(UTC).date() - timedelta(days=args.backfill_days))
-        start_at = epoch_of_date(first_day)
-        intervals = args.backfill_days * 86_400 // interval_s
-        window_end_at = start_at + intervals * interval_s
-        episodes = plan_faults(devices, fault_rate=args.fault_rate, window_start_at=start_at,
-                               window_end_at=window_end_at, interval_s=interval_s,
-                               rng=random.Random(f"{seed}:plan"))
+        # Whole local days in every zone: each zone's meters report from its own first midnight.
+        first_day = args.start or (datetime.now(ZoneInfo(utility_zone)).date() - timedelta(days=args.backfill_days))
+        window = BackfillWindow.local_days(zones, first_day, args.backfill_days)
+        start_at, window_end_at = window.start_at, window.end_at
+        intervals = (window_end_at - start_at) // interval_s
+        plan_rng = random.Random(f"{seed}:plan")
+        episodes = []
+        expected_readings = 0
+        for zone, (zone_start_at, zone_end_at) in window.zone_windows.items():
+            members = [device for device in devices if (device.timezone or utility_zone) == zone]
+            expected_readings += len(members) * ((zone_end_at - zone_start_at) // interval_s)
+            episodes += plan_faults(members, fault_rate=args.fault_rate, window_start_at=zone_start_at,
+                                    window_end_at=zone_end_at, interval_s=interval_s, rng=plan_rng)
     else:
         start_at = int(time.time())
         round_s = max(1, round(args.interval))
@@ -394,7 +439,7 @@ def simulate(args, rates: ChaosRates) -> int:
                                window_end_at=window_end_at, interval_s=round_s,
                                rng=random.Random(f"{seed}:plan"), duration_scale=round_s / interval_s)
     fleet = Fleet(devices, seed=seed, interval_minutes=args.interval_minutes, start_at=start_at,
-                  episodes=episodes)
+                  timezone=utility_zone, episodes=episodes, window=window)
     chaos = TelemetryChaos(rates, seed=seed, known_device_ids={d.device_id for d in devices},
                            window_end_at=window_end_at)
     simulation = Simulation(fleet, producer, topic=args.topic, log_topic=args.fault_log_topic, chaos=chaos)
@@ -403,10 +448,11 @@ def simulate(args, rates: ChaosRates) -> int:
     progress = ProgressBar()
     try:
         if backfill:
-            print(f"Backfilling {len(devices) * intervals:,} readings from {first_day} "
-                  f"({intervals:,} intervals)...")
-            simulation.backfill(start_at, intervals, max_readings=args.count, progress=progress)
-            progress(simulation.totals, min(len(devices) * intervals, args.count or 1 << 62), final=True)
+            print(f"Backfilling {expected_readings:,} readings: local days {first_day} to "
+                  f"{first_day + timedelta(days=args.backfill_days - 1)}, {intervals:,} intervals...")
+            simulation.backfill(start_at, intervals, max_readings=args.count,
+                                progress=lambda totals: progress(totals, expected_readings))
+            progress(simulation.totals, min(expected_readings, args.count or 1 << 62), final=True)
         else:
             print("Starting telemetry simulation... (Press Ctrl+C to stop)")
             print(RULE)

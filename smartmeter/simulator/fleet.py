@@ -4,14 +4,23 @@
 path (a few list lookups and one random draw); meters with an active fault episode take a slower
 path that applies the fault. Every meter draws the same random numbers whether it is faulty or
 not, so a fault never changes another meter's readings, and the same seed gives the same output.
+
+Load shapes are read on each meter's local clock: its customer's zone, or the utility's. Per
+interval the fleet looks up one relative power per (zone, segment); the per-reading work is the
+same however many zones there are. With a `BackfillWindow`, a zone's meters report only for
+intervals that end inside its zone's window, so a backfill gives every zone whole local days.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 
+from smartmeter import calendar
 from smartmeter.simulator import profiles
 from smartmeter.simulator.faultlogs import FIELD_NOTES, NOTE_EVENT_TYPE
 from smartmeter.simulator.model import (
@@ -52,6 +61,31 @@ def _voltage_noise_table(rng: random.Random) -> list[int]:
     return table
 
 
+def fleet_zones(devices: Sequence[Device], utility_zone: str) -> list[str]:
+    """The zones of a fleet's meters: the utility's first, then the customers' own, by name."""
+    own = {device.timezone for device in devices if device.timezone and device.timezone != utility_zone}
+    return [utility_zone, *sorted(own)]
+
+
+@dataclass(frozen=True)
+class BackfillWindow:
+    """Whole local days in every zone: zone -> (start_at, end_at), readings in (start_at, end_at]."""
+
+    zone_windows: dict[str, tuple[int, int]]
+
+    @classmethod
+    def local_days(cls, zones: Sequence[str], first_day: date, days: int) -> BackfillWindow:
+        return cls({zone: calendar.local_days_window(zone, first_day, days) for zone in zones})
+
+    @property
+    def start_at(self) -> int:
+        return min(start_at for start_at, _ in self.zone_windows.values())
+
+    @property
+    def end_at(self) -> int:
+        return max(end_at for _, end_at in self.zone_windows.values())
+
+
 def _worse(status: str, other: str) -> str:
     return status if _SEVERITY_STATUS_RANK[status] >= _SEVERITY_STATUS_RANK[other] else other
 
@@ -64,12 +98,20 @@ class Fleet:
         seed: int,
         interval_minutes: int,
         start_at: int,
+        timezone: str,
         episodes: Sequence[FaultEpisode] = (),
         background_events: bool = True,
+        window: BackfillWindow | None = None,
     ) -> None:
         self.devices = list(devices)
         self.interval_minutes = interval_minutes
         self.interval_s = interval_minutes * 60
+        self.zones = fleet_zones(self.devices, timezone)
+        self._zone_profiles = [profiles.ZoneProfiles(zone) for zone in self.zones]
+        self._zone_windows = None if window is None else [window.zone_windows[zone] for zone in self.zones]
+        # Relative power is sampled once per quarter-hour the interval spans, oldest first.
+        samples = max(1, math.ceil(self.interval_s / profiles.QUARTER_S))
+        self._sample_offsets_s = [self.interval_s * (2 * k + 1) // (2 * samples) for k in reversed(range(samples))]
         self._index_of = {device.device_id: index for index, device in enumerate(self.devices)}
         self._readings_rng = random.Random(f"{seed}:readings")
         self._fault_rng = random.Random(f"{seed}:faults")
@@ -79,9 +121,14 @@ class Fleet:
         noise = {seg: profiles.noise_table(seg, tables_rng, 1 << _TABLE_BITS) for seg in SEGMENTS}
         self._voltage_noise_dv = _voltage_noise_table(tables_rng)
 
-        slots_per_day = DAY_S / self.interval_s
         start_day = start_at // DAY_S
-        self._segment_of = [SEGMENTS.index(device.segment) for device in self.devices]
+        zone_number = {zone: number for number, zone in enumerate(self.zones)}
+        self._zone_of = [zone_number[device.timezone or timezone] for device in self.devices]
+        # One profile key per (zone, segment): the index of its relative power in each interval.
+        self._profile_key_of = [
+            zone * len(SEGMENTS) + SEGMENTS.index(device.segment)
+            for zone, device in zip(self._zone_of, self.devices, strict=True)
+        ]
         self._noise_of = [noise[device.segment] for device in self.devices]
         self._mean_interval_wh: list[float] = []
         self._voltage_base_dv: list[int] = []
@@ -91,8 +138,14 @@ class Fleet:
         self.register_wh: list[int] = []
         for device in self.devices:
             rng = random.Random(f"{seed}:{device.device_id}")
-            daily_kwh = profiles.draw_daily_kwh(device.segment, rng)
-            self._mean_interval_wh.append(daily_kwh * 1000 / slots_per_day)
+            if device.segment == "residential":
+                # The household's energy, drawn once per customer, split across its meters.
+                household_kwh = profiles.draw_annual_kwh(device.segment, random.Random(f"{seed}:{device.customer_id}"))
+                annual_kwh = household_kwh / max(1, device.customer_meter_count)
+            else:
+                annual_kwh = profiles.draw_annual_kwh(device.segment, rng)
+            daily_kwh = annual_kwh / 365
+            self._mean_interval_wh.append(daily_kwh * 1000 * self.interval_s / DAY_S)
             self._voltage_base_dv.append(round(2300 + rng.gauss(0, 30)))
             installed_day = epoch_of_date(device.install_date) // DAY_S
             self._battery_full_day.append(installed_day)
@@ -137,12 +190,14 @@ class Fleet:
                     break
         self._day_events.sort()
 
-    def _background(self, after_at: int, until_at: int) -> list[FaultEvent]:
+    def _background(self, after_at: int, until_at: int, zones_inside: list[bool] | None) -> list[FaultEvent]:
         day_events = self._day_events
         first = bisect.bisect_right(day_events, after_at, key=lambda event: event[0])
         last = bisect.bisect_right(day_events, until_at, key=lambda event: event[0])
         events = []
         for event_at, index, code in day_events[first:last]:
+            if zones_inside is not None and not zones_inside[self._zone_of[index]]:
+                continue
             device_id = self.devices[index].device_id
             if code == NOTE_EVENT_TYPE:
                 note = FIELD_NOTES[event_at % len(FIELD_NOTES)]
@@ -285,24 +340,24 @@ class Fleet:
             previous_end_at = interval_end_at - self.interval_s
         self._previous_end_at = interval_end_at
         self._window_start_at = previous_end_at
-        # The reading at 00:00 closes the previous day's last interval, so it belongs to that day.
+        # Battery and background events follow the meter's own UTC days; the reading at 00:00
+        # closes the previous day's last interval, so it belongs to that day.
         day = (interval_end_at - 1) // DAY_S
         if day != self._day:
             self._start_day(day)
-        events = self._background(previous_end_at, interval_end_at) if self._day_events else []
+        zones_inside = self._zones_inside(interval_end_at)
+        events = self._background(previous_end_at, interval_end_at, zones_inside) if self._day_events else []
         if self._next_pending < len(self._pending) or self._running:
             self._update_episodes(previous_end_at, interval_end_at, events)
 
-        midpoint_at = interval_end_at - self.interval_s // 2
-        factor = [profiles.load_factor(segment, midpoint_at) for segment in SEGMENTS]
-        voltage_offset_dv = profiles.voltage_offset_dv(midpoint_at)
+        factor, voltage_offset_dv = self._relative_power(interval_end_at)
         timestamp = format_timestamp(interval_end_at)
 
         rows: list = []
         append = rows.append
         draw = self._readings_rng.getrandbits
         mean_wh = self._mean_interval_wh
-        segment_of = self._segment_of
+        profile_key_of = self._profile_key_of
         noise_of = self._noise_of
         voltage_base = self._voltage_base_dv
         voltage_noise = self._voltage_noise_dv
@@ -311,10 +366,15 @@ class Fleet:
         active = self._active
         bits = _TABLE_BITS
         mask = _TABLE_MASK
-        for index in range(len(mean_wh)):
+        reporting = range(len(mean_wh))
+        if zones_inside is not None:
+            zone_of = self._zone_of
+            reporting = [index for index in reporting if zones_inside[zone_of[index]]]
+        for index in reporting:
+            key = profile_key_of[index]
             random_bits = draw(2 * bits)
-            energy_wh = int(mean_wh[index] * factor[segment_of[index]] * noise_of[index][random_bits & mask] + 0.5)
-            voltage_dv = voltage_base[index] + voltage_offset_dv + voltage_noise[random_bits >> bits]
+            energy_wh = int(mean_wh[index] * factor[key] * noise_of[index][random_bits & mask] + 0.5)
+            voltage_dv = voltage_base[index] + voltage_offset_dv[key] + voltage_noise[random_bits >> bits]
             episode = active[index]
             if episode is not None:
                 row = self._faulty_row(index, episode, interval_end_at, timestamp, energy_wh, voltage_dv, events)
@@ -332,6 +392,26 @@ class Fleet:
             append((index, interval_end_at, timestamp, energy_wh, voltage_dv, battery[index], register_wh, status))
         events.sort(key=lambda event: event.event_at)
         return IntervalBatch(interval_end_at, rows, events)
+
+    def _relative_power(self, interval_end_at: int) -> tuple[list[float], list[int]]:
+        """Relative power and voltage offset of each profile key over the interval."""
+        factor: list[float] = []
+        voltage_offset_dv: list[int] = []
+        midpoint_at = interval_end_at - self.interval_s // 2
+        for zone in self._zone_profiles:
+            samples = [zone.factors(interval_end_at - offset_s) for offset_s in self._sample_offsets_s]
+            offset_dv = zone.voltage_offset_dv(midpoint_at)
+            for segment_number in range(len(SEGMENTS)):
+                factor.append(sum(sample[segment_number] for sample in samples) / len(samples))
+                voltage_offset_dv.append(offset_dv)
+        return factor, voltage_offset_dv
+
+    def _zones_inside(self, interval_end_at: int) -> list[bool] | None:
+        """Per zone, whether its window holds the interval; None when every zone's does."""
+        if self._zone_windows is None:
+            return None
+        inside = [start_at < interval_end_at <= end_at for start_at, end_at in self._zone_windows]
+        return None if all(inside) else inside
 
     def readings(self, batch: IntervalBatch) -> list[Reading]:
         """The batch as `Reading` objects, for display and tests (slow; not for backfill)."""

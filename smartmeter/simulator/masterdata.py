@@ -5,13 +5,20 @@ belongs to customer n * customers // devices, which for the sample's 5 customers
 is the sample's own mapping (MTR-10000+n -> CUST-8000+n//2). Attributes are drawn from a random
 generator seeded with the id itself, so a row never changes when the fleet grows, and rows that
 already exist are left alone (ON CONFLICT DO NOTHING).
+
+Customers have no zone of their own (`timezone` null: the utility's LAKEHOUSE_TIMEZONE) unless
+provisioning is given a second zone: then a stable SECOND_ZONE_SHARE of the new customers, chosen
+by id, live there.
 """
 
 from __future__ import annotations
 
 import io
 import random
+from collections import Counter
 from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, timedelta
 
 from smartmeter.simulator.model import Customer, Device
@@ -30,6 +37,7 @@ _SEGMENT_WEIGHTS = (("residential", 0.85), ("commercial", 0.12), ("small_industr
 _FIRST_INSTALL = date(2018, 1, 1)
 _INSTALL_SPAN_DAYS = (date(2025, 6, 30) - _FIRST_INSTALL).days
 _INACTIVE_SHARE = 0.02
+SECOND_ZONE_SHARE = 0.05
 _NAMES = ("Alder", "Birch", "Cedar", "Dogwood", "Elm", "Fir", "Gorse", "Hazel", "Ivy", "Juniper",
           "Larch", "Maple", "Oak", "Pine", "Rowan", "Spruce", "Willow", "Yew", "Aspen", "Beech")
 _BUSINESSES = {
@@ -47,7 +55,7 @@ def device_id_of(number: int) -> str:
     return f"MTR-{FIRST_DEVICE_NUMBER + number}"
 
 
-def synthetic_customer(number: int) -> Customer:
+def synthetic_customer(number: int, second_zone: str | None = None) -> Customer:
     customer_id = customer_id_of(number)
     rng = random.Random(customer_id)
     draw = rng.random()
@@ -62,7 +70,9 @@ def synthetic_customer(number: int) -> Customer:
     else:
         tariff_id = "TOU-BUS"
     name = f"{rng.choice(_NAMES)} {rng.choice(_BUSINESSES[segment])}"
-    return Customer(customer_id, name, segment, rng.choice(REGIONS), tariff_id)
+    region = rng.choice(REGIONS)
+    in_second_zone = second_zone is not None and random.Random(f"{customer_id}:timezone").random() < SECOND_ZONE_SHARE
+    return Customer(customer_id, name, segment, region, tariff_id, second_zone if in_second_zone else None)
 
 
 def synthetic_device(number: int, customer: Customer) -> Device:
@@ -79,17 +89,21 @@ def synthetic_device(number: int, customer: Customer) -> Device:
         region=customer.region,
         tariff_id=customer.tariff_id,
         is_active=rng.random() >= _INACTIVE_SHARE,
+        timezone=customer.timezone,
     )
 
 
-def synthetic_fleet(customers: int, devices: int) -> tuple[list[Customer], list[Device]]:
-    """The rows provisioning inserts, without a database (benchmarks and tests use it)."""
-    customer_rows = [synthetic_customer(number) for number in range(customers)]
-    device_rows = [
-        synthetic_device(number, customer_rows[number * customers // devices])
-        for number in range(devices)
-    ] if customers else []
-    return customer_rows, device_rows
+def synthetic_fleet(
+    customers: int, devices: int, second_zone: str | None = None,
+) -> tuple[list[Customer], list[Device]]:
+    """The rows provisioning inserts, without a database (benchmarks and tests use it); devices
+    carry their customer's count of active meters, as `load_active_devices` gives them."""
+    customer_rows = [synthetic_customer(number, second_zone) for number in range(customers)]
+    if not customer_rows:
+        return customer_rows, []
+    device_rows = [synthetic_device(number, customer_rows[number * customers // devices]) for number in range(devices)]
+    active = Counter(device.customer_id for device in device_rows if device.is_active)
+    return customer_rows, [replace(device, customer_meter_count=max(1, active[device.customer_id])) for device in device_rows]
 
 
 def connect(connect_kwargs: dict, address: str, attempts: int, backoff_s: float):
@@ -104,18 +118,32 @@ def connect(connect_kwargs: dict, address: str, attempts: int, backoff_s: float)
 def _copy_rows(cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
     buffer = io.StringIO()
     for row in rows:
-        buffer.write("\t".join(str(value) for value in row) + "\n")
+        buffer.write("\t".join("\\N" if value is None else str(value) for value in row) + "\n")
     buffer.seek(0)
     cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
 
 
-def provision(connection, customers: int, devices: int) -> tuple[int, int]:
+@contextmanager
+def _timezone_column_required():
+    import psycopg2.errors
+
+    try:
+        yield
+    except psycopg2.errors.UndefinedColumn as error:
+        if "timezone" not in str(error):
+            raise
+        raise SystemExit("error: column customers.timezone is missing (a database from before local time): "
+                         "apply postgres-init/01-master-data.sql again with psql, which adds it, "
+                         "or start afresh with ./initial-setup.sh") from error
+
+
+def provision(connection, customers: int, devices: int, second_zone: str | None = None) -> tuple[int, int]:
     """Insert missing customers and devices; returns how many of each were new."""
-    customer_rows, device_rows = synthetic_fleet(customers, devices)
-    customer_columns = ("customer_id", "customer_name", "segment", "region", "tariff_id")
+    customer_rows, device_rows = synthetic_fleet(customers, devices, second_zone)
+    customer_columns = ("customer_id", "customer_name", "segment", "region", "tariff_id", "timezone")
     device_columns = ("device_id", "customer_id", "device_model", "firmware_version",
                       "install_date", "is_active")
-    with connection, connection.cursor() as cursor:
+    with _timezone_column_required(), connection, connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM tariffs WHERE tariff_id IN ('TOU-RES', 'FLAT-RES', 'TOU-BUS')")
         if cursor.fetchone()[0] < 3:
             raise RuntimeError("tariffs TOU-RES, FLAT-RES and TOU-BUS are missing: load "
@@ -123,7 +151,7 @@ def provision(connection, customers: int, devices: int) -> tuple[int, int]:
         cursor.execute("CREATE TEMP TABLE new_customers (LIKE customers INCLUDING DEFAULTS) ON COMMIT DROP")
         cursor.execute("CREATE TEMP TABLE new_devices (LIKE devices INCLUDING DEFAULTS) ON COMMIT DROP")
         _copy_rows(cursor, "new_customers", customer_columns, [
-            (c.customer_id, c.customer_name, c.segment, c.region, c.tariff_id) for c in customer_rows
+            (c.customer_id, c.customer_name, c.segment, c.region, c.tariff_id, c.timezone) for c in customer_rows
         ])
         _copy_rows(cursor, "new_devices", device_columns, [
             (d.device_id, d.customer_id, d.device_model, d.firmware_version,
@@ -150,31 +178,40 @@ def load_active_devices(
     """Active devices with their customer's attributes, ordered by device number.
 
     With limits, only devices of the first `max_customers` customers (by id) are taken, then the
-    first `max_devices` of those. Returns the devices and the number of active devices in total.
+    first `max_devices` of those. Each device carries its customer's zone and count of active
+    meters (over all of them, whatever the limits). Returns the devices and the number of active
+    devices in total.
     """
-    with connection, connection.cursor() as cursor:
+    columns = ("device_id", "customer_id", "segment", "device_model", "firmware_version", "install_date",
+               "region", "tariff_id", "timezone", "customer_meter_count")
+    with _timezone_column_required(), connection, connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM devices WHERE is_active")
         total = cursor.fetchone()[0]
         cursor.execute(
             """
-            WITH chosen_customers AS (
-                SELECT customer_id, segment, region, tariff_id
+            WITH active_devices AS (
+                SELECT device_id, customer_id, device_model, firmware_version, install_date,
+                       count(*) OVER (PARTITION BY customer_id) AS customer_meter_count
+                FROM devices
+                WHERE is_active
+            ),
+            chosen_customers AS (
+                SELECT customer_id, segment, region, tariff_id, timezone
                 FROM customers
-                WHERE customer_id IN (SELECT customer_id FROM devices WHERE is_active)
+                WHERE customer_id IN (SELECT customer_id FROM active_devices)
                 ORDER BY length(customer_id), customer_id
                 LIMIT %(max_customers)s
             )
             SELECT d.device_id, d.customer_id, c.segment, d.device_model, d.firmware_version,
-                   d.install_date, c.region, c.tariff_id
-            FROM devices AS d
+                   d.install_date, c.region, c.tariff_id, c.timezone, d.customer_meter_count
+            FROM active_devices AS d
             JOIN chosen_customers AS c USING (customer_id)
-            WHERE d.is_active
             ORDER BY length(d.device_id), d.device_id
             LIMIT %(max_devices)s
             """,
             {"max_customers": max_customers, "max_devices": max_devices},
         )
-        devices = [Device(*row) for row in cursor.fetchall()]
+        devices = [Device(**dict(zip(columns, row, strict=True))) for row in cursor.fetchall()]
     return devices, total
 
 

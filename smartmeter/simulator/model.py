@@ -50,6 +50,7 @@ class Customer:
     segment: str
     region: str
     tariff_id: str
+    timezone: str | None = None  # IANA name; None: the utility's zone
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,8 @@ class Device:
     region: str = ""
     tariff_id: str = ""
     is_active: bool = True
+    timezone: str | None = None  # the customer's zone; None: the utility's zone
+    customer_meter_count: int = 1  # a household's energy is split across its active meters
 
 
 @dataclass(frozen=True, slots=True)

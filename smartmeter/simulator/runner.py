@@ -74,24 +74,25 @@ class Simulation:
 
     def backfill(
         self, start_at: int, intervals: int, *, max_readings: int | None,
-        progress: Callable[[RunTotals, int], None] | None = None,
+        progress: Callable[[RunTotals], None] | None = None,
     ) -> None:
+        """The `intervals` intervals after `start_at`: the first reading closes the first interval,
+        at `start_at` + one interval, so a window that starts at midnight has nothing of the day before."""
         step_s = self.fleet.interval_s
         send_many = self.producer.send_many
         totals = self.totals
-        per_interval = max(1, len(self.fleet.devices))
         for number in range(intervals):
             remaining = None if max_readings is None else max_readings - totals.readings
             if remaining is not None and remaining <= 0:
                 break
-            telemetry, logs = self.interval_messages(start_at + number * step_s, remaining)
+            telemetry, logs = self.interval_messages(start_at + (number + 1) * step_s, remaining)
             send_many(self.topic, telemetry)
             totals.telemetry_messages += len(telemetry)
             if logs:
                 send_many(self.log_topic, logs)
                 totals.log_lines += len(logs)
             if progress is not None:
-                progress(totals, intervals * per_interval)
+                progress(totals)
         self.finish()
 
     def live(

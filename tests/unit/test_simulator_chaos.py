@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from smartmeter.calendar import reading_local_time
 from smartmeter.simulator.chaos import ChaosRates, TelemetryChaos
 from smartmeter.simulator.faultlogs import LINE_PATTERNS
 from tests.unit.test_simulator_support import (
@@ -28,6 +29,8 @@ DAYS = 3
 READINGS = len(DEVICES) * DAYS * 96
 RATE = 0.02
 WINDOW_END_AT = epoch(START_DAY) + DAYS * 86400
+# The far ends of the zones in use (UTC+14, UTC-12), and the usual ones.
+ZONES = ("Pacific/Kiritimati", "Europe/Berlin", "UTC", "America/New_York", "Etc/GMT+12")
 
 
 def _classify(value: str, seen: set[str], state: dict) -> str:
@@ -98,9 +101,13 @@ def test_rejectable_copies_come_on_top_of_the_clean_stream():
     assert len(clean) - len(valid_originals) == KINDS["clock_skew"]
 
 
-def test_late_readings_are_for_an_earlier_day_or_sent_when_the_run_ends():
+def _earlier_day_everywhere(reading_at: int, latest_at: int) -> bool:
+    return all(reading_local_time(reading_at, zone).date() < reading_local_time(latest_at, zone).date() for zone in ZONES)
+
+
+def test_late_readings_are_for_an_earlier_local_day_in_every_zone_or_sent_when_the_run_ends():
     messages = [value for _, value in CHAOTIC.producer.on(TELEMETRY)]
-    latest_day = ""
+    waiting: list[tuple[int, int]] = []  # late readings not yet followed by a genuine one: (position, reading_at)
     same_day_positions, earlier_day = [], 0
     seen: set[str] = set()
     state = {"latest_at": 0}
@@ -108,12 +115,17 @@ def test_late_readings_are_for_an_earlier_day_or_sent_when_the_run_ends():
         kind = _classify(value, seen, state)
         seen.add(value)
         if kind == "genuine":
-            latest_day = max(latest_day, json.loads(value)["timestamp"][:10])
+            # Late readings go out with the interval after them: compare with that interval's day.
+            sent_at = parse_time(json.loads(value)["timestamp"])
+            for late_position, reading_at in waiting:
+                if _earlier_day_everywhere(reading_at, sent_at):
+                    earlier_day += 1
+                else:
+                    same_day_positions.append(late_position)
+            waiting = []
         elif kind == "late":
-            if json.loads(value)["timestamp"][:10] < latest_day:
-                earlier_day += 1
-            else:
-                same_day_positions.append(position)
+            waiting.append((position, parse_time(json.loads(value)["timestamp"])))
+    same_day_positions += [late_position for late_position, _ in waiting]
     assert earlier_day > KINDS["late"] / 3
     # The rest were still held when the run ended: nothing newer is sent after the first of them.
     first = min(same_day_positions)

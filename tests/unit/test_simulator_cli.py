@@ -82,3 +82,13 @@ def test_missing_log_file_is_a_clear_error(tmp_path):
     result = _run("--ship-log", str(tmp_path / "nope.log"))
     assert result.returncode == 1
     assert "nope.log does not exist" in result.stderr
+
+
+def test_zones_are_checked_before_anything_connects():
+    assert _run("--provision-second-zone", "Mars/Olympus", "--provision-customers", "10").returncode == 2
+    alone = _run("--provision-second-zone", "America/New_York")
+    assert alone.returncode == 2 and "needs --provision-customers" in alone.stderr
+    unmapped = _run("--count", "1", env={"LAKEHOUSE_TIMEZONE": "Asia/Tokyo"})
+    assert unmapped.returncode == 1 and "'Asia/Tokyo' has no holiday country" in unmapped.stderr
+    unknown = _run("--count", "1", env={"LAKEHOUSE_TIMEZONE": "Mars/Olympus"})
+    assert unknown.returncode == 1 and "is not an IANA time zone name" in unknown.stderr

@@ -40,7 +40,7 @@ def test_every_reading_is_contract_valid_keyed_by_device_and_complete():
         assert key == document["device_id"].encode()
         per_device[document["device_id"]].append(parse_time(document["timestamp"]))
     assert set(per_device) == set(known)
-    first_at = parse_time("2025-12-01T00:00:00Z")
+    first_at = parse_time("2025-11-30T23:15:00Z")  # 00:15 on 1 December in Berlin closes the first interval
     for timestamps in per_device.values():
         assert timestamps == [first_at + n * 900 for n in range(192)]
 

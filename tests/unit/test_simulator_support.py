@@ -7,9 +7,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from smartmeter.simulator.chaos import ChaosRates, TelemetryChaos
-from smartmeter.simulator.fleet import Fleet
+from smartmeter.simulator.fleet import BackfillWindow, Fleet, fleet_zones
 from smartmeter.simulator.masterdata import synthetic_fleet
 from smartmeter.simulator.model import Device
 from smartmeter.simulator.producer import ProducerStats
@@ -18,6 +19,7 @@ from smartmeter.simulator.runner import Simulation
 TELEMETRY = "telemetry_raw"
 LOGS = "meter_fault_logs"
 START_DAY = date(2025, 12, 1)  # a Monday
+ZONE = "Europe/Berlin"  # the utility's zone in tests, whatever LAKEHOUSE_TIMEZONE says
 NO_CHAOS = ChaosRates()
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
@@ -51,6 +53,10 @@ def epoch(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
 
+def local_midnight(day: date, zone: str = ZONE) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone)).timestamp())
+
+
 def sample_devices(count: int = 40) -> list[Device]:
     _, devices = synthetic_fleet(max(1, count // 2), count)
     return devices
@@ -77,14 +83,16 @@ class Run:
 
 def backfill(
     devices, *, seed=1, days=1, start_day=START_DAY, episodes=(), rates=NO_CHAOS,
-    interval_minutes=15, max_readings=None, background_events=True,
+    interval_minutes=15, max_readings=None, background_events=True, timezone=ZONE,
 ) -> Run:
-    start_at = epoch(start_day)
-    intervals = days * 1440 // interval_minutes
-    fleet = Fleet(devices, seed=seed, interval_minutes=interval_minutes, start_at=start_at,
-                  episodes=episodes, background_events=background_events)
+    """`days` whole local days from `start_day`, as `telemetry_simulator.py --backfill-days` runs them."""
+    window = BackfillWindow.local_days(fleet_zones(devices, timezone), start_day, days)
+    start_at = window.start_at
+    intervals = (window.end_at - start_at) // (interval_minutes * 60)
+    fleet = Fleet(devices, seed=seed, interval_minutes=interval_minutes, start_at=start_at, timezone=timezone,
+                  episodes=episodes, background_events=background_events, window=window)
     chaos = TelemetryChaos(rates, seed=seed, known_device_ids={d.device_id for d in devices},
-                           window_end_at=start_at + intervals * interval_minutes * 60)
+                           window_end_at=window.end_at)
     producer = MemoryProducer()
     simulation = Simulation(fleet, producer, topic=TELEMETRY, log_topic=LOGS, chaos=chaos)
     simulation.backfill(start_at, intervals, max_readings=max_readings)
