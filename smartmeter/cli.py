@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     pipeline = sub.add_parser("pipeline", help="the pipeline's runs and gaps")
     pipeline_sub = pipeline.add_subparsers(dest="pipeline_command", required=True, metavar="subcommand")
     pipeline_sub.add_parser("cycle", help="run one pipeline cycle now (nothing happens when nothing is new)")
+    pipeline_sub.add_parser("loop", help="the pipeline loop (what the pipeline service runs): DBT_AUTO_RUN, DBT_RUN_INTERVAL")
+    pipeline_sub.add_parser("health", help="exit 0 when the loop's last good cycle is recent (the compose healthcheck)")
     pipeline_sub.add_parser("gaps", help="Kafka data the pipeline could not read, acknowledged or not")
     ack = pipeline_sub.add_parser("acknowledge-gap", help="accept recorded gaps and resume loading after them")
     ack.add_argument("gap_ids", nargs="*", type=int, metavar="GAP_ID", help="only these gaps (default: every open one)")
@@ -119,6 +121,16 @@ def _pipeline(args: argparse.Namespace) -> int:
     from smartmeter.pipeline.store import PipelineStore
 
     settings = load_settings()
+    if args.pipeline_command == "loop":
+        from smartmeter.pipeline.loop import Loop
+
+        return Loop(settings).run()
+    if args.pipeline_command == "health":
+        from smartmeter.pipeline.loop import loop_health
+
+        healthy, text = loop_health(settings)
+        print(text)
+        return 0 if healthy else 1
     if args.pipeline_command == "cycle":
         report = Runner(settings, "manual").cycle()
         print(report.summary())

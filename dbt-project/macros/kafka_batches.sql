@@ -16,26 +16,31 @@
     are appended by one INSERT, so the data and the offsets they advance commit together.
 -#}
 
-{% macro pipeline_batch_id() -%}
-    {%- set batch_id = var('batch_id', none) -%}
-    {%- if batch_id is none -%}
-        {%- if execute -%}
-            {{ exceptions.raise_compiler_error(
-                "This project loads Kafka in bounded batches planned by the pipeline runner. "
-                ~ "Run dbt through it: ./lakehouse dbt " ~ (flags.WHICH or 'build')
-                ~ " (in Docker: docker exec dbt-transformations dbt ...)."
-            ) }}
-        {%- endif -%}
-        {{ return(0) }}
+{#- The runner passes the batch in the environment (LAKEHOUSE_BATCH, JSON), read only while
+    executing: dbt vars would be cheaper to read but would make dbt re-parse the whole project on
+    every run (partial parsing restarts when vars change). -#}
+{% macro pipeline_batch() -%}
+    {%- if not execute -%}
+        {{ return({'batch_id': 0, 'kafka_batch': {}}) }}
     {%- endif -%}
-    {{ return(batch_id | int) }}
+    {%- set batch = var('pipeline_batch', none) or fromjson(env_var('LAKEHOUSE_BATCH', 'null')) -%}
+    {%- if batch is none -%}
+        {{ exceptions.raise_compiler_error(
+            "This project loads Kafka in bounded batches planned by the pipeline runner. "
+            ~ "Run dbt through it: ./lakehouse dbt " ~ (flags.WHICH or 'build')
+            ~ " (in Docker: docker exec dbt-transformations dbt ...)."
+        ) }}
+    {%- endif -%}
+    {{ return(batch) }}
+{%- endmacro %}
+
+{% macro pipeline_batch_id() -%}
+    {{ return(pipeline_batch()['batch_id'] | int) }}
 {%- endmacro %}
 
 {#- This run's batch of one topic: {topic_id, partitions: [[p, start, end], ...]}. -#}
 {% macro kafka_batch(topic_key) -%}
-    {%- do pipeline_batch_id() -%}
-    {%- set batches = var('kafka_batch', {}) -%}
-    {{ return(batches.get(topic_key, {'topic_id': '', 'partitions': []})) }}
+    {{ return(pipeline_batch()['kafka_batch'].get(topic_key, {'topic_id': '', 'partitions': []})) }}
 {%- endmacro %}
 
 {#- SELECT of this run's messages of one topic: `columns` (connector column expressions) plus

@@ -35,3 +35,12 @@
         ~ "DBT_INTERNAL_SOURCE.kafka_partition = DBT_INTERNAL_DEST.kafka_partition "
         ~ "and DBT_INTERNAL_SOURCE.kafka_offset < DBT_INTERNAL_DEST.kafka_offset)") }}
 {%- endmacro %}
+
+{#- Pre-hook for models that became tables: an older install has a view of that name, which
+    CREATE OR REPLACE TABLE cannot replace. -#}
+{% macro drop_if_view(relation) -%}
+    {%- set existing = load_cached_relation(relation) -%}
+    {%- if existing is not none and existing.is_view -%}
+        {%- do adapter.drop_relation(existing) -%}
+    {%- endif -%}
+{%- endmacro %}

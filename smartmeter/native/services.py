@@ -390,7 +390,9 @@ class Trino(Service):
             TRINO_COORDINATOR=str(is_coordinator).lower(),
             TRINO_INCLUDE_COORDINATOR="true",
             TRINO_HTTP_PORT=str(self.port(ctx)),
-            TRINO_DISCOVERY_URI=f"http://localhost:{ctx.settings.trino_port}",
+            TRINO_DISCOVERY_URI=f"http://127.0.0.1:{ctx.settings.trino_port}",
+            TRINO_BIND_IP="127.0.0.1",
+            TRINO_INTERNAL_ADDRESS="127.0.0.1",
             TRINO_ETC_DIR=str(TRINO_ETC),
         )
         data_dir = ctx.layout.data / self.name
@@ -466,28 +468,26 @@ class Trino(Service):
         return f"http://localhost:{self.port(ctx)}" + (" (web UI)" if self.worker == 0 else "")
 
 
-class DbtLoop(Service):
-    """dbt-project/entrypoint.sh, the run loop the compose dbt container runs too (opt-in natively)."""
+class PipelineLoop(Service):
+    """The pipeline loop (smartmeter/pipeline/loop.py), as the compose dbt container runs it."""
 
-    name = "dbt"
+    name = "pipeline"
     port_env = ""
 
     def port(self, ctx: Context) -> int:
         return 0
 
     def start(self, ctx: Context) -> None:
-        venv_bin = Path(sys.executable).parent
-        # The log is a file: no colour codes, and no "dbt is out of date" notice every run.
-        env = ctx.env(DBT_TARGET="native", DBT_PROFILES_DIR=str(DBT_PROJECT), DBT_USE_COLORS="false", DBT_VERSION_CHECK="false")
-        env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
-        spawn(["bash", str(DBT_PROJECT / "entrypoint.sh")], log_file=ctx.layout.log_file(self.name),
-              pid_file=ctx.layout.pid_file(self.name), env=env, cwd=DBT_PROJECT)
+        # The log is a file: no colour codes from dbt.
+        env = ctx.env(DBT_TARGET="native", DBT_USE_COLORS="false", PYTHONUNBUFFERED="1")
+        spawn([sys.executable, "-m", "smartmeter", "pipeline", "loop"], log_file=ctx.layout.log_file(self.name),
+              pid_file=ctx.layout.pid_file(self.name), env=env, cwd=DBT_PROJECT.parent)
 
     def healthy(self, ctx: Context) -> bool:
         return read_pid(ctx.layout.pid_file(self.name)) is not None
 
     def endpoint(self, ctx: Context) -> str:
-        return f"run loop, log {ctx.layout.log_file(self.name)}"
+        return f"pipeline loop, log {ctx.layout.log_file(self.name)}"
 
 
 CORE_SERVICES: tuple[Service, ...] = (Postgres(), ObjectStore(), Kafka(), Trino())

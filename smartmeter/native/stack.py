@@ -12,7 +12,7 @@ from smartmeter.native import process
 from smartmeter.native.errors import StackError
 from smartmeter.native.java import find_java_home
 from smartmeter.native.layout import Layout
-from smartmeter.native.services import CORE_SERVICES, Context, DbtLoop, Service, Trino
+from smartmeter.native.services import CORE_SERVICES, Context, PipelineLoop, Service, Trino
 
 
 def _say(message: str) -> None:
@@ -35,8 +35,8 @@ def running_workers(ctx: Context) -> list[Trino]:
 
 def _optional_services(ctx: Context) -> list[Service]:
     services: list[Service] = list(running_workers(ctx))
-    if ctx.layout.pid_file(DbtLoop.name).exists():
-        services.append(DbtLoop())
+    if ctx.layout.pid_file(PipelineLoop.name).exists():
+        services.append(PipelineLoop())
     return services
 
 
@@ -109,7 +109,7 @@ def up(settings: Settings, *, trino_workers: int | None = None, dbt_loop: bool =
                 _say(f"  stopped {extra.name}")
         services += [Trino(i) for i in range(1, trino_workers + 1)]
     if dbt_loop:
-        services.append(DbtLoop())
+        services.append(PipelineLoop())
     _start(ctx, services)
     Trino().wait_schedulable(ctx)
     _print_endpoints(ctx, services)
@@ -148,7 +148,7 @@ def status(settings: Settings) -> bool:
 
 def known_services(settings: Settings) -> list[str]:
     ctx = make_context(settings, with_java=False)
-    names = [s.name for s in list(CORE_SERVICES) + _optional_services(ctx)] + [DbtLoop.name]
+    names = [s.name for s in list(CORE_SERVICES) + _optional_services(ctx)] + [PipelineLoop.name]
     return list(dict.fromkeys(names))
 
 

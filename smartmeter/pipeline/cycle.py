@@ -108,7 +108,7 @@ class Runner:
         return batches
 
     @staticmethod
-    def _variables(run_id: int, batches: Sequence[TopicBatch]) -> dict:
+    def _batch(run_id: int, batches: Sequence[TopicBatch]) -> dict:
         return {"batch_id": run_id, "kafka_batch": {b.key: b.dbt_var() for b in batches}}
 
     def _cycle_args(self, batches: Sequence[TopicBatch], master_changed: bool, project_changed: bool) -> list[str]:
@@ -119,25 +119,31 @@ class Runner:
         selectors = [f"{topics[b.key].dbt_source}+,resource_type:model" for b in batches if b.size]
         if master_changed:
             selectors.append("source:postgresql+,resource_type:model")
-        return ["build", "--select", *selectors, GUARD_TESTS, "--exclude", "config.materialized:view"]
+        # Only the guard tests: a model's other tests scan whole tables and run on a schedule.
+        return ["build", "--select", *selectors, GUARD_TESTS, "--indirect-selection", "empty",
+                "--exclude", "config.materialized:view", "resource_type:unit_test"]
 
     # -- the work ---------------------------------------------------------------------------
     def _execute(self, store: PipelineStore, batches: list[TopicBatch], args: list[str], reason: str,
-                 capture: bool) -> CycleReport:
+                 capture: bool, schema_check: bool) -> CycleReport:
         started = time.monotonic()
         run_id = store.start_run(self.trigger, "dbt " + shlex.join(args), reason)
-        store.record_offsets(run_id, batches)
         report = CycleReport("running", reason, run_id, {b.topic: b.size for b in batches},
                              {b.topic: b.behind for b in batches})
         self.say(f"run {run_id}: {reason}; taking " + ", ".join(f"{b.topic} {b.size:,}" for b in batches)
                  + f"; dbt {shlex.join(args)}")
         try:
-            result = run_dbt(self.settings, args, self._variables(run_id, batches), capture=capture)
+            result = run_dbt(self.settings, args, self._batch(run_id, batches), capture=capture,
+                             schema_check=schema_check)
         except BaseException as exc:
             store.finish_run(run_id, "interrupted", error=f"runner stopped: {exc!r}")
             raise
         report.nodes = result.nodes
-        problems = self._check_landed(batches, run_id, result)
+        landed_batches = [b for b in batches if self._landed(b, result)]
+        store.record_offsets(run_id, landed_batches)
+        report.taken = {b.topic: b.size if b in landed_batches else 0 for b in batches}
+        report.behind = {b.topic: b.behind + (0 if b in landed_batches else b.size) for b in batches}
+        problems = self._check_landed(landed_batches, run_id)
         report.status, report.error = self._outcome(result, problems)
         if problems:
             self._record_incomplete(store, batches, run_id, problems)
@@ -149,14 +155,17 @@ class Runner:
         report.seconds = time.monotonic() - started
         return report
 
-    def _check_landed(self, batches: Sequence[TopicBatch], run_id: int, result: DbtResult) -> list[str]:
-        topics = {t.key: t for t in pipeline_topics(self.settings)}
+    def _landing_model(self, batch: TopicBatch) -> str:
+        return next(t.landing_model for t in pipeline_topics(self.settings) if t.key == batch.key)
+
+    def _landed(self, batch: TopicBatch, result: DbtResult) -> bool:
+        model = self._landing_model(batch)
+        return any(n.name == model and n.resource_type == "model" and n.status == "success" for n in result.nodes)
+
+    def _check_landed(self, batches: Sequence[TopicBatch], run_id: int) -> list[str]:
         problems = []
         for batch in batches:
-            model = topics[batch.key].landing_model
-            ran = any(n.name == model and n.resource_type == "model" and n.status == "success" for n in result.nodes)
-            if ran:
-                problems += lakehouse.missing_from_batch(self.settings, batch, model, run_id)
+            problems += lakehouse.missing_from_batch(self.settings, batch, self._landing_model(batch), run_id)
         return problems
 
     @staticmethod
@@ -207,7 +216,8 @@ class Runner:
                     return CycleReport("idle", "nothing new", None, {b.topic: 0 for b in batches},
                                        {b.topic: b.behind for b in batches}, time.monotonic() - started)
                 args = self._cycle_args(batches, master_changed, project_changed)
-                report = self._execute(store, batches, args, ", ".join(reasons) or "forced", capture)
+                report = self._execute(store, batches, args, ", ".join(reasons) or "forced", capture,
+                                       schema_check=project_changed)
                 if report.status == "ok":
                     store.set_state(MASTER_DATA_STATE, master)
                     store.set_state(PROJECT_STATE, project)
@@ -235,7 +245,7 @@ class Runner:
             try:
                 self._recover(store)
                 batches = self._plan(store)
-                report = self._execute(store, batches, list(args), "by hand", capture=False)
+                report = self._execute(store, batches, list(args), "by hand", capture=False, schema_check=True)
                 if report.status == "ok":
                     store.set_state(MASTER_DATA_STATE, store.master_data_fingerprint())
                     if command == "build" and len(args) == 1:
@@ -246,8 +256,29 @@ class Runner:
         finally:
             lock.release()
 
+    def full_tests(self) -> CycleReport:
+        """The whole data-test suite (it scans whole tables, so it runs on a schedule, not every
+        cycle); unit tests belong to CI."""
+        started = time.monotonic()
+        args = ["test", "--exclude", GUARD_TESTS, "resource_type:unit_test"]
+        store = PipelineStore(self.settings)
+        try:
+            last = store.last_run()
+            run_id = store.start_run("tests", "dbt " + shlex.join(args), "scheduled full tests")
+            result = run_dbt(self.settings, args, {"batch_id": last.run_id if last else 0, "kafka_batch": {}},
+                             capture=True)
+            status, error = self._outcome(result, [])
+            store.finish_run(run_id, status, error=error)
+            return CycleReport(status, "scheduled full tests", run_id, seconds=time.monotonic() - started,
+                               error=error, nodes=result.nodes)
+        finally:
+            store.close()
+
     def _recover(self, store: PipelineStore) -> None:
         abandoned = store.fail_abandoned_runs()
         if abandoned:
             self.say(f"{abandoned} earlier run(s) ended without finishing (their writer stopped); marked interrupted")
         lakehouse.stop_orphaned_writes(self.settings, self.say)
+        dropped = lakehouse.drop_leftover_temporaries(self.settings)
+        if dropped:
+            self.say(f"dropped {len(dropped)} temporary relation(s) a stopped run left behind: {', '.join(dropped)}")

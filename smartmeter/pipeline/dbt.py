@@ -96,16 +96,18 @@ def read_run_results(target_path: Path) -> list[NodeResult]:
     return nodes
 
 
-def run_dbt(settings: Settings, args: Sequence[str], variables: Mapping[str, object], *,
-            capture: bool = False, extra_env: Mapping[str, str] | None = None) -> DbtResult:
-    """Run `dbt ARGS --vars ...` in the project. SIGINT or SIGTERM to us interrupts dbt with SIGINT,
-    so it cancels its queries, and we wait for it to exit."""
+def run_dbt(settings: Settings, args: Sequence[str], batch: Mapping[str, object], *,
+            capture: bool = False, schema_check: bool = False) -> DbtResult:
+    """Run `dbt ARGS` in the project with this run's batch (LAKEHOUSE_BATCH, read by
+    dbt-project/macros/kafka_batches.sql). SIGINT or SIGTERM to us interrupts dbt with SIGINT, so
+    it cancels its queries, and we wait for it to exit. With schema_check, incremental models add
+    the columns the project gained (dbt-project/macros/materializations/incremental.sql)."""
     target_path, log_path = dbt_paths(settings)
     (target_path / "run_results.json").unlink(missing_ok=True)
-    command = [dbt_executable(), *args, "--vars", json.dumps(dict(variables)),
-               "--target-path", str(target_path), "--log-path", str(log_path)]
+    command = [dbt_executable(), *args, "--target-path", str(target_path), "--log-path", str(log_path)]
     process = subprocess.Popen(
-        command, cwd=DBT_PROJECT, env=dbt_environment(settings, extra_env),
+        command, cwd=DBT_PROJECT, env=dbt_environment(settings, {"LAKEHOUSE_BATCH": json.dumps(dict(batch)),
+                                       "LAKEHOUSE_SCHEMA_CHECK": "true" if schema_check else "false"}),
         stdout=subprocess.PIPE if capture else None, stderr=subprocess.STDOUT if capture else None, text=True,
         # dbt must not get the terminal's Ctrl+C directly: we forward one SIGINT and then wait.
         start_new_session=True,

@@ -56,6 +56,19 @@ def missing_from_batch(settings: Settings, batch: TopicBatch, model: str, batch_
     return problems
 
 
+def drop_leftover_temporaries(settings: Settings) -> list[str]:
+    """Tables and views dbt names `*__dbt_tmp` outlive a killed run, or a failed unit test, and
+    the next one then stops on "already exists"; with the write lock held, they are leftovers."""
+    schemas = ", ".join(f"'{settings.schema(base)}'" for base in ("staging", "intermediate", "marts"))
+    rows = query(settings, "select table_schema, table_name, table_type from iceberg.information_schema.tables "
+                           f"where table_schema in ({schemas}) and table_name like '%\\_\\_dbt\\_tmp' escape '\\'")[1]
+    dropped = []
+    for schema, name, kind in rows:
+        query(settings, f'drop {"view" if kind == "VIEW" else "table"} if exists iceberg."{schema}"."{name}"')
+        dropped.append(f"{schema}.{name}")
+    return dropped
+
+
 def running_writes(settings: Settings) -> list[tuple[str, str]]:
     """Writes by dbt on this Trino that have not finished: (query id, first line of the query)."""
     rows = query(settings, "select query_id, query from system.runtime.queries "

@@ -169,7 +169,8 @@ class PipelineStore:
         """Changes whenever a row of the master data that the marts read changes."""
         parts = []
         for table, key in (("tariffs", "tariff_id"), ("tariff_periods", "tariff_id, day_type, start_hour"),
-                           ("customers", "customer_id"), ("devices", "device_id")):
+                           ("customers", "customer_id"), ("devices", "device_id"),
+                           ("fault_labels", "device_id, fault_type, started_at")):
             parts.append(f"select '{table}', md5(coalesce(string_agg(md5(t::text), '' order by {key}), '')) from public.{table} t")
         rows = self._rows(" union all ".join(parts))
         return ",".join(f"{table}:{digest}" for table, digest in sorted(rows))

@@ -1,8 +1,8 @@
 """Support for the dbt pipeline tests and benchmarks (no tests of its own).
 
-- `IsolatedPipeline`: runs the whole dbt project into its own Iceberg schemas
-  (staging_<suffix>, intermediate_<suffix>, marts_<suffix>) against the test topics
-  `telemetry_raw_test` / `meter_fault_logs_test`, which it recreates empty.
+- `IsolatedPipeline`: runs the whole pipeline (the real `./lakehouse` runner and dbt) into its
+  own Iceberg schemas (staging_<suffix>, intermediate_<suffix>, marts_<suffix>) against the test
+  topics `telemetry_raw_test` / `meter_fault_logs_test`, with its own record in PostgreSQL.
 - `generate_backfill`: a seeded, self-contained stream of readings and fault-log lines with
   chaos (duplicates, late readings, clock skew, malformed JSON, missing fields, wrong types,
   out-of-range values, unknown devices, far-future timestamps, garbage log lines).
@@ -26,12 +26,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from smartmeter.config import REPO_ROOT, Settings
 
-DBT_PROJECT = REPO_ROOT / "dbt-project"
 TELEMETRY_TEST_TOPIC = "telemetry_raw_test"
 FAULT_LOG_TEST_TOPIC = "meter_fault_logs_test"
 PARTITIONS = 3
@@ -41,14 +39,6 @@ FUTURE_TOLERANCE = timedelta(hours=24)
 ISO_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
 REQUIRED_TEXT = ("device_id", "customer_id", "timestamp", "status")
 REQUIRED_METRICS = ("energy_kwh", "voltage", "battery_pct")
-
-
-def dbt_executable() -> str:
-    """dbt next to this interpreter (the venv), else DBT_BIN, else `dbt` on PATH."""
-    import sys
-
-    candidate = Path(sys.executable).with_name("dbt")
-    return os.environ.get("DBT_BIN") or (str(candidate) if candidate.exists() else "dbt")
 
 
 # --------------------------------------------------------------------------------------------
@@ -432,18 +422,21 @@ def expected_from_messages(messages: Sequence[Produced], device_customers: dict[
 
 
 # --------------------------------------------------------------------------------------------
-# dbt in isolated schemas
+# The pipeline in isolated schemas
 
 
 class IsolatedPipeline:
-    """The dbt project, run into schemas suffixed `suffix`, reading the test topics."""
+    """The whole pipeline (runner and dbt, through the real CLI) into schemas suffixed `suffix`,
+    reading the test topics, with its own record in PostgreSQL (scope = suffix)."""
 
     def __init__(self, settings: Settings, suffix: str | None = None,
-                 telemetry_topic: str = TELEMETRY_TEST_TOPIC, fault_log_topic: str = FAULT_LOG_TEST_TOPIC) -> None:
+                 telemetry_topic: str = TELEMETRY_TEST_TOPIC, fault_log_topic: str = FAULT_LOG_TEST_TOPIC,
+                 max_messages_per_partition: int | None = None) -> None:
         self.settings = settings
         self.suffix = suffix or f"t{uuid.uuid4().hex[:8]}"
         self.telemetry_topic = telemetry_topic
         self.fault_log_topic = fault_log_topic
+        self.max_messages_per_partition = max_messages_per_partition
         self.staging = f"staging_{self.suffix}"
         self.intermediate = f"intermediate_{self.suffix}"
         self.marts = f"marts_{self.suffix}"
@@ -464,32 +457,6 @@ class IsolatedPipeline:
                 raise AssertionError(f"Trino sees {seen} messages in {topic}, expected {count}")
             time.sleep(1)
 
-    def running_queries(self) -> list[tuple[str, str]]:
-        return self.query(
-            "select query_id, query from system.runtime.queries where state not in ('FINISHED', 'FAILED') "
-            f"and query like '%{self.suffix}%' and query not like '%system.runtime.queries%'"
-        )
-
-    def wait_for_idle_queries(self, grace_s: float = 60, timeout_s: float = 300) -> None:
-        """After a SIGKILLed dbt: let its last statements finish on the server for `grace_s`
-        (a write that was already committing commits), then kill what is left (e.g. a SELECT
-        whose client is gone, which Trino would otherwise keep until the client timeout)."""
-        started = time.monotonic()
-        while True:
-            running = self.running_queries()
-            if not running:
-                return
-            waited = time.monotonic() - started
-            if waited > timeout_s:
-                raise AssertionError(f"queries of a killed dbt run still running: {running}")
-            if waited > grace_s:
-                for query_id, _ in running:
-                    try:
-                        self.query(f"call system.runtime.kill_query(query_id => '{query_id}', message => 'test cleanup')")
-                    except Exception:  # noqa: BLE001 - it may have just finished
-                        pass
-            time.sleep(1)
-
     def drop_schemas(self) -> None:
         for schema in (self.marts, self.intermediate, self.staging):
             try:
@@ -508,42 +475,72 @@ class IsolatedPipeline:
                 self.query(f'drop schema if exists iceberg."{schema}"')
             except Exception:  # noqa: BLE001 - best effort
                 pass
+        self.forget_runs()
 
-    # -- dbt -------------------------------------------------------------------------------------
+    def forget_runs(self) -> None:
+        """Remove this scope's record (runs, offsets, gaps, state) from PostgreSQL."""
+        import psycopg2
+
+        with psycopg2.connect(**self.settings.postgres_connect_kwargs()) as conn, conn.cursor() as cur:
+            cur.execute("delete from pipeline.run_offsets where run_id in (select run_id from pipeline.runs where scope = %s)",
+                        (self.suffix,))
+            for table in ("runs", "gaps", "state"):
+                cur.execute(f"delete from pipeline.{table} where scope = %s", (self.suffix,))
+
+    def runs(self) -> list[tuple]:
+        """(run_id, trigger, status, reason, messages_taken, messages_behind) of this scope, oldest first."""
+        import psycopg2
+
+        with psycopg2.connect(**self.settings.postgres_connect_kwargs()) as conn, conn.cursor() as cur:
+            cur.execute("select run_id, trigger, status, reason, messages_taken, messages_behind from pipeline.runs "
+                        "where scope = %s order by run_id", (self.suffix,))
+            return cur.fetchall()
+
+    # -- the CLI ---------------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update({
-            "DBT_PROFILES_DIR": str(DBT_PROJECT),
-            "DBT_TARGET": env.get("DBT_TARGET", "native"),
             "DBT_SCHEMA_SUFFIX": self.suffix,
             "TELEMETRY_TOPIC": self.telemetry_topic,
             "FAULT_LOG_TOPIC": self.fault_log_topic,
             "TRINO_HOST": self.settings.trino_host,
             "TRINO_PORT": str(self.settings.trino_port),
             "TRINO_USER": self.settings.trino_user,
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "PYTHONUNBUFFERED": "1",
         })
+        if self.max_messages_per_partition:
+            env["PIPELINE_MAX_MESSAGES_PER_PARTITION"] = str(self.max_messages_per_partition)
         return env
 
-    def dbt_command(self, *args: str) -> list[str]:
-        return [dbt_executable(), *args, "--log-path", f"/tmp/dbt-logs-{self.suffix}",
-                "--target-path", f"/tmp/dbt-target-{self.suffix}"]
+    def command(self, *args: str) -> list[str]:
+        import sys
 
-    def dbt(self, *args: str, timeout_s: float = 1200, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(self.dbt_command(*args), cwd=DBT_PROJECT, env=self.env(), capture_output=True,
-                                text=True, timeout=timeout_s)
+        return [sys.executable, "-m", "smartmeter", *args]
+
+    def lakehouse(self, *args: str, timeout_s: float = 1800, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`./lakehouse ARGS` for this scope."""
+        result = subprocess.run(self.command(*args), cwd=REPO_ROOT, env=self.env(), capture_output=True, text=True,
+                                timeout=timeout_s)
         if check and result.returncode != 0:
-            raise AssertionError(f"dbt {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-6000:]}")
+            raise AssertionError(f"lakehouse {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}")
         return result
 
     def build(self, *extra: str) -> subprocess.CompletedProcess[str]:
-        return self.dbt("build", *extra)
+        """`./lakehouse dbt build`: one bounded batch, every model and test."""
+        return self.lakehouse("dbt", "build", *extra)
 
-    def build_and_kill(self, after_marker: str, timeout_s: float = 600) -> str:
-        """Start `dbt build`, SIGKILL it as soon as its output shows `after_marker`."""
-        process = subprocess.Popen(self.dbt_command("build"), cwd=DBT_PROJECT, env=self.env(),
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   start_new_session=True)
+    def catch_up(self) -> subprocess.CompletedProcess[str]:
+        return self.lakehouse("catch-up")
+
+    def cycle(self) -> subprocess.CompletedProcess[str]:
+        return self.lakehouse("pipeline", "cycle")
+
+    def run_and_kill(self, args: Sequence[str], after_marker: str, timeout_s: float = 900) -> str:
+        """Start `./lakehouse ARGS`, SIGKILL it (runner and dbt) as soon as its output shows
+        `after_marker`."""
+        process = subprocess.Popen(self.command(*args), cwd=REPO_ROOT, env=self.env(), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)
         seen = []
         deadline = time.monotonic() + timeout_s
         assert process.stdout is not None
@@ -553,8 +550,109 @@ class IsolatedPipeline:
                 break
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-        return "".join(seen)
+        output = "".join(seen)
+        assert after_marker in output, f"never saw {after_marker!r}:\n{output[-4000:]}"
+        return output
 
     # -- marts -----------------------------------------------------------------------------------
+    def device_zones(self) -> dict[str, str]:
+        """Each meter's zone: its customer's, else LAKEHOUSE_TIMEZONE."""
+        rows = self.query("select d.device_id, c.timezone from postgresql.public.devices d "
+                          "join postgresql.public.customers c on c.customer_id = d.customer_id")
+        return {device_id: zone or self.settings.timezone for device_id, zone in rows}
+
     def table(self, schema: str, name: str, order_by: str) -> list[tuple]:
         return self.query(f'select * from iceberg."{schema}".{name} order by {order_by}')
+
+
+# --------------------------------------------------------------------------------------------
+# The oracle against the marts
+
+
+class State:
+    """What a test module produced and the pipeline that loaded it."""
+
+    pipeline: IsolatedPipeline
+    device_customers: dict[str, str]
+    telemetry: list[Produced]
+    fault_logs: list[Produced]
+    held_back: list[tuple[str, str]]
+
+
+def assert_matches_oracle(s: State) -> Expected:
+    p = s.pipeline
+    expected = expected_from_messages(s.telemetry, s.device_customers, datetime.now(UTC), p.device_zones())
+
+    landed, distinct_coordinates = p.query(
+        f"select count(*), count(distinct (kafka_partition, kafka_offset)) from iceberg.{p.staging}.stg_telemetry_messages"
+    )[0]
+    assert landed == distinct_coordinates == expected.message_count, "every message lands exactly once"
+
+    rejected = dict(p.query(f"select reject_reason, count(*) from iceberg.{p.staging}.stg_telemetry_rejected group by 1"))
+    assert rejected == dict(expected.rejected)
+    assert sum(rejected.values()) + len(expected.readings) + duplicate_count(expected) == expected.message_count
+
+    staged = {
+        (device_id, reading_at.astimezone(UTC)): (partition, offset)
+        for device_id, reading_at, partition, offset in p.query(
+            f"select device_id, reading_at, kafka_partition, kafka_offset from iceberg.{p.staging}.stg_telemetry_raw"
+        )
+    }
+    assert staged == {key: value[:2] for key, value in expected.readings.items()}, "dedup keeps the lowest (partition, offset)"
+
+    device_days = {
+        (device_id, day): (count, energy, warnings)
+        for device_id, day, count, energy, warnings in p.query(
+            "select device_id, reading_date, reading_count, total_energy_kwh, warning_count "
+            f"from iceberg.{p.marts}.device_daily_metrics"
+        )
+    }
+    assert set(device_days) == set(expected.device_days)
+    for key, (count, energy, warnings) in expected.device_days.items():
+        got = device_days[key]
+        assert got[0] == count, key
+        assert math.isclose(got[1], energy, abs_tol=1e-6), (key, got[1], energy)
+        assert got[2] == warnings, key
+
+    customer_days = {
+        (customer_id, day): (energy, devices)
+        for customer_id, day, energy, devices in p.query(
+            "select customer_id, reading_date, total_energy_kwh, active_device_count "
+            f"from iceberg.{p.marts}.customer_usage_summary"
+        )
+    }
+    assert set(customer_days) == set(expected.customer_days)
+    for key, (_, energy, devices) in expected.customer_days.items():
+        assert math.isclose(customer_days[key][0], energy, abs_tol=1e-6), (key, customer_days[key][0], energy)
+        assert customer_days[key][1] == devices, key
+
+    hourly_total = p.query(f"select sum(energy_kwh), sum(reading_count) from iceberg.{p.marts}.customer_usage_hourly")[0]
+    billed_total = p.query(f"select sum(energy_kwh) from iceberg.{p.marts}.customer_billing_daily")[0][0]
+    energy_total = sum(v[1] for v in expected.customer_days.values())
+    assert math.isclose(hourly_total[0], energy_total, abs_tol=1e-6)
+    assert hourly_total[1] == len(expected.readings)
+    assert math.isclose(billed_total, energy_total, abs_tol=1e-6)
+
+    parsed, unparsed = (
+        p.query(f"select count(*) from iceberg.{p.staging}.stg_fault_logs")[0][0],
+        p.query(f"select count(*) from iceberg.{p.staging}.stg_fault_logs_rejected")[0][0],
+    )
+    assert parsed + unparsed == len(s.fault_logs), "every fault-log line is parsed or rejected"
+    return expected
+
+
+def duplicate_count(expected: Expected) -> int:
+    """Valid messages that lost deduplication: counted neither as readings nor as rejects."""
+    return expected.message_count - sum(expected.rejected.values()) - len(expected.readings)
+
+
+def snapshot(s: State) -> dict[str, list[tuple]]:
+    p = s.pipeline
+    return {
+        "device_daily_metrics": p.table(p.marts, "device_daily_metrics", "device_id, reading_date"),
+        "customer_usage_summary": p.table(p.marts, "customer_usage_summary", "customer_id, reading_date"),
+        "device_health": p.table(p.marts, "device_health", "device_id, reading_date"),
+        "customer_usage_hourly": p.table(p.marts, "customer_usage_hourly", "customer_id, usage_hour_at"),
+        "customer_billing_daily": p.table(p.marts, "customer_billing_daily", "customer_id, billing_date, tou_period"),
+        "customer_billing_monthly": p.table(p.marts, "customer_billing_monthly", "customer_id, billing_month, tou_period"),
+    }

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from dotenv import dotenv_values
 
 from smartmeter.config import REPO_ROOT

@@ -14,19 +14,10 @@ from pathlib import Path
 import pytest
 
 from smartmeter.config import REPO_ROOT
+from tests.helpers.contract import CONTRACT
 
 DBT_PROJECT = REPO_ROOT / "dbt-project"
 ENTRYPOINT = DBT_PROJECT / "entrypoint.sh"
-CONTRACT = {
-    "device_daily_metrics": [
-        "device_id", "customer_id", "reading_date", "total_energy_kwh", "avg_voltage", "min_voltage", "max_voltage",
-        "avg_battery_pct", "reading_count", "warning_count", "health_score_pct", "device_health_status",
-    ],
-    "customer_usage_summary": [
-        "customer_id", "reading_date", "total_energy_kwh", "avg_voltage", "active_device_count", "total_warnings",
-        "avg_device_health", "customer_alert_status",
-    ],
-}
 
 
 def dbt_bin() -> str | None:
@@ -53,10 +44,10 @@ def models(manifest: dict) -> dict[str, dict]:
     return {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
 
 
-def test_contract_marts_document_exactly_the_contract_columns(manifest):
+def test_contract_marts_document_the_contract_columns_first(manifest):
     nodes = models(manifest)
     for name, columns in CONTRACT.items():
-        assert list(nodes[name]["columns"]) == columns, name
+        assert list(nodes[name]["columns"])[:len(columns)] == columns, name
         assert nodes[name]["schema"] == "marts"
         sql = (DBT_PROJECT / nodes[name]["original_file_path"]).read_text()
         assert all(column in sql for column in columns), name
