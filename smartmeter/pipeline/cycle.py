@@ -111,12 +111,14 @@ class Runner:
     def _batch(run_id: int, batches: Sequence[TopicBatch]) -> dict:
         return {"batch_id": run_id, "kafka_batch": {b.key: b.dbt_var() for b in batches}}
 
-    def _cycle_args(self, batches: Sequence[TopicBatch], master_changed: bool, project_changed: bool) -> list[str]:
+    def _cycle_args(self, batches: Sequence[TopicBatch], master_changed: bool, project_changed: bool,
+                    unfinished: bool) -> list[str]:
         if project_changed:
             # New or changed models, views and seeds: build everything once (unit tests run in CI).
             return ["build", "--exclude", "resource_type:unit_test"]
         topics = {t.key: t for t in pipeline_topics(self.settings)}
-        selectors = [f"{topics[b.key].dbt_source}+,resource_type:model" for b in batches if b.size]
+        # After a run that did not finish, models downstream of every topic may have work left.
+        selectors = [f"{topics[b.key].dbt_source}+,resource_type:model" for b in batches if b.size or unfinished]
         if master_changed:
             selectors.append("source:postgresql+,resource_type:model")
         # Only the guard tests: a model's other tests scan whole tables and run on a schedule.
@@ -206,6 +208,10 @@ class Runner:
                 master = store.master_data_fingerprint()
                 project = project_fingerprint()
                 reasons = [f"new messages in {b.topic}" for b in batches if b.size]
+                last = store.last_run()
+                unfinished = last is not None and last.status != "ok" and last.trigger != "tests"
+                if unfinished:
+                    reasons.append(f"run {last.run_id} did not finish ({last.status})")
                 master_changed = master != store.get_state(MASTER_DATA_STATE)
                 project_changed = project != store.get_state(PROJECT_STATE)
                 if master_changed:
@@ -215,7 +221,7 @@ class Runner:
                 if not reasons and not force:
                     return CycleReport("idle", "nothing new", None, {b.topic: 0 for b in batches},
                                        {b.topic: b.behind for b in batches}, time.monotonic() - started)
-                args = self._cycle_args(batches, master_changed, project_changed)
+                args = self._cycle_args(batches, master_changed, project_changed, unfinished)
                 report = self._execute(store, batches, args, ", ".join(reasons) or "forced", capture,
                                        schema_check=project_changed)
                 if report.status == "ok":

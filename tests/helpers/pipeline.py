@@ -152,6 +152,11 @@ def consume_all(settings: Settings, topic: str, timeout_s: float = 60) -> list[P
 # Seeded data with chaos
 
 
+def first_devices(device_customers: dict[str, str], count: int) -> list[tuple[str, str]]:
+    """The `count` lowest-numbered meters (MTR-10000 ... of the seed sample), as (device, customer)."""
+    return sorted(device_customers.items(), key=lambda item: int(item[0].split("-")[1]))[:count]
+
+
 @dataclass
 class Backfill:
     telemetry: list[tuple[str, str]] = field(default_factory=list)

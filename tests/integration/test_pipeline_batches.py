@@ -23,6 +23,7 @@ from tests.helpers.pipeline import (
     IsolatedPipeline,
     State,
     assert_matches_oracle,
+    first_devices,
     generate_backfill,
     produce,
     recreate_topics,
@@ -41,7 +42,7 @@ def state(settings):
     s.pipeline = IsolatedPipeline(settings, max_messages_per_partition=BOUND)
     try:
         s.device_customers = dict(s.pipeline.query("select device_id, customer_id from postgresql.public.devices"))
-        devices = sorted(s.device_customers.items())[:6]
+        devices = first_devices(s.device_customers, 6)
         recreate_topics(settings, [TELEMETRY_TEST_TOPIC, FAULT_LOG_TEST_TOPIC])
         backfill = generate_backfill(devices, FIRST_DAY, days=2, seed=8, chaos_rate=0.02)
         s.telemetry = produce(settings, TELEMETRY_TEST_TOPIC, backfill.telemetry + backfill.held_back)
@@ -77,7 +78,7 @@ def test_one_more_cycle_is_idle_and_changes_nothing(state):
 
 def test_sigkill_in_the_middle_of_a_batch_then_catch_up_equals_the_oracle(state):
     p = state.pipeline
-    devices = sorted(state.device_customers.items())[:6]
+    devices = first_devices(state.device_customers, 6)
     backfill = generate_backfill(devices, FIRST_DAY + timedelta(days=2), days=1, seed=9, chaos_rate=0.02)
     copies = [(None, m.value) for m in state.telemetry[:300:30] if m.value]
     state.telemetry += produce(p.settings, TELEMETRY_TEST_TOPIC, backfill.telemetry + copies)
