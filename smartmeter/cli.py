@@ -239,6 +239,10 @@ def _docker(args: argparse.Namespace) -> int:
             return subprocess.call(["docker", "exec", *interactive, "trino-coordinator", "trino", *args.args])
         case "dbt":
             return subprocess.call(["docker", "exec", *interactive, "dbt-transformations", "dbt", *args.args])
+        case "catch-up":
+            extra = ["--max-cycles", str(args.max_cycles)] if args.max_cycles else []
+            return subprocess.call(["docker", "exec", *interactive, "dbt-transformations",
+                                    "/opt/lakehouse/bin/python", "-m", "smartmeter", "catch-up", *extra])
     raise AssertionError(f"no Docker mode for {args.command}")
 
 
@@ -255,10 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     from smartmeter.native import stack
 
-    settings = load_settings()
-    if args.command in ("up", "down", "status", "logs", "trino", "dbt") and _mode(settings) == "docker":
-        return _docker(args)
     try:
+        settings = load_settings()
+        if args.command in ("up", "down", "status", "logs", "trino", "dbt", "catch-up") and _mode(settings) == "docker":
+            return _docker(args)
         match args.command:
             case "setup" if args.docker:
                 from smartmeter.compose import setup as compose_setup

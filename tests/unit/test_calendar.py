@@ -7,13 +7,15 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import pytest
+from dotenv import dotenv_values
 
 from smartmeter import calendar
-from smartmeter.config import DEFAULT_TIMEZONE, REPO_ROOT, _read_env_file, load_settings
+from smartmeter.config import DEFAULT_TIMEZONE, REPO_ROOT, load_settings
+from smartmeter.errors import LakehouseError
 
 
 def test_the_utility_zone_defaults_to_the_one_in_env_example_and_can_be_set(monkeypatch):
-    assert _read_env_file(REPO_ROOT / ".env.example")["LAKEHOUSE_TIMEZONE"] == DEFAULT_TIMEZONE
+    assert dotenv_values(REPO_ROOT / ".env.example")["LAKEHOUSE_TIMEZONE"] == DEFAULT_TIMEZONE
     monkeypatch.setenv("LAKEHOUSE_TIMEZONE", "America/New_York")
     assert load_settings().timezone == "America/New_York"
 
@@ -21,7 +23,7 @@ def test_the_utility_zone_defaults_to_the_one_in_env_example_and_can_be_set(monk
 @pytest.mark.parametrize("name", ["Mars/Olympus", "../etc/passwd", "CEST"])
 def test_a_zone_that_is_not_an_iana_name_is_a_clear_error(monkeypatch, name):
     monkeypatch.setenv("LAKEHOUSE_TIMEZONE", name)
-    with pytest.raises(SystemExit, match="LAKEHOUSE_TIMEZONE=.* is not an IANA time zone name"):
+    with pytest.raises(LakehouseError, match="LAKEHOUSE_TIMEZONE=.* is not an IANA time zone name"):
         load_settings()
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,6 @@ from smartmeter.config import REPO_ROOT
 from tests.helpers.contract import CONTRACT
 
 DBT_PROJECT = REPO_ROOT / "dbt-project"
-ENTRYPOINT = DBT_PROJECT / "entrypoint.sh"
 
 
 def dbt_bin() -> str | None:
@@ -94,64 +91,6 @@ def test_schema_suffix_isolates_every_schema(tmp_path):
         "staging_t1", "intermediate_t1", "marts_t1"}
     assert {s["identifier"] for s in manifest["sources"].values() if s["source_name"] == "kafka"} == {
         "telemetry_raw_test", "meter_fault_logs"}
-
-
-# -- the run loop ------------------------------------------------------------------------------
-
-
-def fake_dbt(tmp_path: Path, fail_first: bool) -> Path:
-    """A stand-in for dbt: fails on its first call if asked, writes run_results.json."""
-    script = tmp_path / "dbt"
-    script.write_text(f"""#!{sys.executable}
-import json, os, pathlib, sys
-state = pathlib.Path({str(tmp_path / 'calls')!r})
-calls = int(state.read_text()) + 1 if state.exists() else 1
-state.write_text(str(calls))
-target = pathlib.Path(os.environ["DBT_TARGET_PATH"])
-target.mkdir(parents=True, exist_ok=True)
-results = [{{"unique_id": "model.smartmeter.stg_telemetry_messages", "status": "success",
-             "adapter_response": {{"rows_affected": 120}}}},
-           {{"unique_id": "model.smartmeter.stg_telemetry_rejected", "status": "success",
-             "adapter_response": {{"rows_affected": 3}}}}]
-(target / "run_results.json").write_text(json.dumps({{"results": results}}))
-print("fake dbt", sys.argv[1:], flush=True)
-sys.exit(1 if {fail_first!r} and calls == 1 else 0)
-""")
-    script.chmod(0o755)
-    return script
-
-
-def run_loop(tmp_path: Path, env_extra: dict[str, str], seconds: float) -> str:
-    env = {**os.environ, "DBT_BIN": str(fake_dbt(tmp_path, fail_first=True)), "DBT_PYTHON": sys.executable,
-           "DBT_TARGET_PATH": str(tmp_path / "target"), "DBT_ORPHAN_WAIT_S": "0", "TRINO_PORT": "1", **env_extra}
-    process = subprocess.Popen(["bash", str(ENTRYPOINT)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
-    time.sleep(seconds)
-    process.send_signal(signal.SIGTERM)
-    out, _ = process.communicate(timeout=30)
-    assert process.returncode == 0, out
-    return out
-
-
-def test_loop_survives_a_failed_run_and_logs_rows(tmp_path):
-    out = run_loop(tmp_path, {"DBT_RUN_INTERVAL": "1"}, seconds=6)
-    assert "run #1 FAILED (exit 1): rows_in=120 rejected=3" in out
-    assert "run #2 ok: rows_in=120 rejected=3" in out
-    assert "duration=" in out
-    assert "build --exclude-resource-type unit_test" in out
-
-
-def test_loop_idles_when_auto_run_is_off(tmp_path):
-    out = run_loop(tmp_path, {"DBT_AUTO_RUN": "false"}, seconds=2)
-    assert "idle" in out
-    assert not (tmp_path / "calls").exists()
-
-
-def test_loop_rejects_a_bad_interval(tmp_path):
-    env = {**os.environ, "DBT_RUN_INTERVAL": "soon", "DBT_BIN": str(fake_dbt(tmp_path, fail_first=False))}
-    result = subprocess.run(["bash", str(ENTRYPOINT)], env=env, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 2
-    assert "DBT_RUN_INTERVAL" in result.stdout
 
 
 def test_maintenance_rejects_bad_arguments(capsys):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from smartmeter.config import REPO_ROOT, load_settings
+from smartmeter.errors import LakehouseError
 from smartmeter.native import artifacts, process
 from smartmeter.native.errors import StackError
 from smartmeter.native.java import find_java_home
@@ -121,8 +122,12 @@ def test_env_file_is_overridden_by_process_environment(monkeypatch):
 
 def test_bad_port_value_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("KAFKA_PORT", "nineteen")
-    with pytest.raises(SystemExit, match="KAFKA_PORT='nineteen' is not a whole number"):
+    with pytest.raises(LakehouseError, match="KAFKA_PORT='nineteen' is not a whole number"):
         load_settings()
+    result = subprocess.run([sys.executable, "-m", "smartmeter", "status"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "KAFKA_PORT": "nineteen"})
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: KAFKA_PORT='nineteen' is not a whole number"
 
 
 def test_format_table_aligns_columns_and_counts_rows():
@@ -161,19 +166,3 @@ def test_sql_against_unreachable_trino_says_how_to_fix_it():
     assert f"Cannot reach Trino at http://localhost:{free_port}" in result.stderr
     assert "./lakehouse up" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def test_dbt_refuses_to_write_while_the_run_loop_does(tmp_path):
-    loop = subprocess.Popen(["sleep", "60"])
-    try:
-        (tmp_path / "run").mkdir()
-        (tmp_path / "run" / "dbt.pid").write_text(f"{loop.pid}\n")
-        env = {**os.environ, "LAKEHOUSE_HOME": str(tmp_path)}
-        result = subprocess.run([sys.executable, "-m", "smartmeter", "dbt", "build"], cwd=REPO_ROOT, env=env,
-                                capture_output=True, text=True, timeout=60)
-    finally:
-        loop.kill()
-        loop.wait()
-    assert result.returncode == 1
-    assert f"the dbt run loop is running (pid {loop.pid})" in result.stderr
-    assert "./lakehouse stop-service dbt" in result.stderr
