@@ -22,10 +22,6 @@ class Layout:
         return self.cache / "m2"
 
     @property
-    def venv(self) -> Path:
-        return self.home / "venv"
-
-    @property
     def data(self) -> Path:
         return self.home / "data"
 
@@ -42,6 +38,19 @@ class Layout:
         """Config files rendered from the repository's templates."""
         return self.home / "conf"
 
+    @property
+    def supervisor_conf(self) -> Path:
+        return self.conf / "supervisord.conf"
+
+    @property
+    def supervisor_socket(self) -> Path:
+        return self.run / "supervisor.sock"
+
+    @property
+    def restarts_file(self) -> Path:
+        """Unexpected exits per service since supervisord started (smartmeter/native/restarts.py)."""
+        return self.run / "restarts.json"
+
     def wipeable(self) -> list[Path]:
         """Everything a fresh setup removes: data, logs, pid files and rendered configs."""
         return [self.data, self.logs, self.run, self.conf]
@@ -49,8 +58,6 @@ class Layout:
     def log_file(self, service: str) -> Path:
         return self.logs / f"{service}.log"
 
-    def pid_file(self, service: str) -> Path:
-        return self.run / f"{service}.pid"
 
 
 TRINO_ETC = REPO_ROOT / "trino-config" / "etc"

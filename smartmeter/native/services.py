@@ -1,4 +1,7 @@
-"""The lakehouse services as native processes: how each one starts, and how we know it is healthy.
+"""The lakehouse services as native processes: how each one is prepared and run, and how we know
+it is healthy. supervisord runs them (smartmeter/native/supervisor.py); each runs in the
+foreground through `python -m smartmeter.native.launch NAME`, which builds its command and
+environment here.
 
 Every service reads the same configuration files as its compose twin (trino-config/,
 kafka-config/, objectstore/, postgres-init/); only environment variables differ.
@@ -21,26 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from smartmeter.config import Settings, environment
+from smartmeter.errors import LakehouseError
 from smartmeter.native import artifacts
-from smartmeter.native.errors import StackError
-from smartmeter.native.layout import (
-    DBT_PROJECT,
-    KAFKA_CONFIG,
-    OBJECTSTORE_CONFIG,
-    POSTGRES_INIT,
-    TRINO_ETC,
-    Layout,
-)
-from smartmeter.native.process import is_alive, read_pid, spawn, stop
-from smartmeter.s3 import S3Client, S3Error
+from smartmeter.native.install import postgres_bin_dir
+from smartmeter.native.layout import KAFKA_CONFIG, OBJECTSTORE_CONFIG, POSTGRES_INIT, TRINO_ETC, Layout
 
 TOPICS = ("telemetry_raw", "meter_fault_logs", "telemetry_raw_test", "meter_fault_logs_test")
-MIN_POSTGRES = 15
 
 
 @dataclass
 class Context:
-    """What every service needs to start: settings, state layout and the Java runtime."""
+    """What every service needs: settings, state layout and the Java runtime."""
 
     settings: Settings
     layout: Layout
@@ -50,7 +44,7 @@ class Context:
     @property
     def java(self) -> str:
         if self.java_home is None:
-            raise StackError("internal: Java was not resolved before starting a JVM service")
+            raise LakehouseError("internal: Java was not resolved before starting a JVM service")
         return str(self.java_home / "bin" / "java")
 
     def env(self, **overrides: str) -> dict[str, str]:
@@ -75,15 +69,30 @@ class Context:
 class Service:
     name: str = ""
     port_env: str = ""
+    needs_java = False
+    stop_signal = "TERM"
+    stop_wait_s = 60
 
     def port(self, ctx: Context) -> int:
-        raise NotImplementedError
+        return 0
 
     def prepare(self, ctx: Context) -> None:
-        """Downloads and one-time initialisation of on-disk state (runs before start)."""
+        """Downloads and one-time initialisation of on-disk state (as root, before the first start)."""
 
-    def start(self, ctx: Context) -> None:
+    def command(self, ctx: Context) -> list[str]:
+        """The service in the foreground (what the launcher execs)."""
         raise NotImplementedError
+
+    def environment(self, ctx: Context) -> dict[str, str]:
+        return ctx.env()
+
+    def user(self) -> str | None:
+        """The system user supervisord runs it as (None: the caller's)."""
+        return None
+
+    def supervisor_command(self) -> list[str]:
+        """What supervisord runs: the launcher, which builds command and environment here."""
+        return [sys.executable, "-m", "smartmeter.native.launch", self.name]
 
     def healthy(self, ctx: Context) -> bool:
         raise NotImplementedError
@@ -91,57 +100,46 @@ class Service:
     def initialise(self, ctx: Context) -> None:
         """Objects a fresh stack needs (databases, bucket, topics, schemas); idempotent."""
 
+    def before_stop(self, ctx: Context) -> None:
+        """Work before supervisord sends the stop signal."""
+
     def timeout_s(self) -> float:
         return 120.0
-
-    def stop(self, ctx: Context) -> bool:
-        """Stop the process; True if it was running."""
-        return stop(ctx.layout.pid_file(self.name), timeout_s=60)
 
     def endpoint(self, ctx: Context) -> str:
         return f"localhost:{self.port(ctx)}"
 
 
 def _render(template: Path, values: dict[str, str], target: Path) -> Path:
+    """A rendered config file; 0600, since several hold secrets."""
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        target.write_text(string.Template(template.read_text()).substitute(values))
+        text = string.Template(template.read_text()).substitute(values)
     except KeyError as exc:
-        raise StackError(f"{template}: environment variable {exc} is not set") from exc
+        raise LakehouseError(f"{template}: environment variable {exc} is not set") from exc
+    target.touch(mode=0o600)
+    target.chmod(0o600)
+    target.write_text(text)
     return target
 
 
 class Postgres(Service):
     name = "postgres"
     port_env = "POSTGRES_PORT"
+    # SIGINT is PostgreSQL's fast shutdown (SIGTERM waits for every client to disconnect).
+    stop_signal = "INT"
 
     def port(self, ctx: Context) -> int:
         return ctx.settings.postgres_port
 
-    @staticmethod
-    def bin_dir() -> Path:
-        found = []
-        for candidate in Path("/usr/lib/postgresql").glob("*/bin/postgres"):
-            try:
-                version = int(candidate.parent.parent.name)
-            except ValueError:
-                continue
-            if version >= MIN_POSTGRES:
-                found.append((version, candidate.parent))
-        if not found:
-            _install_postgres()
-            return Postgres.bin_dir()
-        return max(found)[1]
-
-    @staticmethod
-    def os_user() -> str | None:
+    def user(self) -> str | None:
         """PostgreSQL refuses to run as root, so root runs it as the `postgres` system user."""
         if os.geteuid() != 0:
             return None
         try:
             pwd.getpwnam("postgres")
         except KeyError as exc:
-            raise StackError("running as root needs the `postgres` system user: apt-get install -y postgresql") from exc
+            raise LakehouseError("running as root needs the `postgres` system user: apt-get install -y postgresql") from exc
         return "postgres"
 
     def data_dir(self, ctx: Context) -> Path:
@@ -151,12 +149,12 @@ class Postgres(Service):
         return ctx.layout.run / "postgres"
 
     def _chown(self, path: Path) -> None:
-        user = self.os_user()
+        user = self.user()
         if user is not None:
             shutil.chown(path, user, user)
 
     def prepare(self, ctx: Context) -> None:
-        bin_dir = self.bin_dir()
+        bin_dir = postgres_bin_dir()
         data = self.data_dir(ctx)
         for path in (data, self.socket_dir(ctx)):
             path.mkdir(parents=True, exist_ok=True)
@@ -164,32 +162,33 @@ class Postgres(Service):
         if (data / "PG_VERSION").is_file():
             return
         pwfile = ctx.layout.run / "postgres.pw"
+        pwfile.touch(mode=0o600)
         pwfile.write_text(ctx.settings.postgres_password + "\n")
         self._chown(pwfile)
         try:
             result = subprocess.run(
                 [str(bin_dir / "initdb"), "-D", str(data), "-U", ctx.settings.postgres_user, f"--pwfile={pwfile}",
                  "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C"],
-                capture_output=True, text=True, user=self.os_user(),
+                capture_output=True, text=True, user=self.user(),
             )
         finally:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
-            raise StackError(f"initdb failed:\n{result.stdout}{result.stderr}")
+            raise LakehouseError(f"initdb failed:\n{result.stdout}{result.stderr}")
 
-    def start(self, ctx: Context) -> None:
-        command = [
-            str(self.bin_dir() / "postgres"), "-D", str(self.data_dir(ctx)),
+    def command(self, ctx: Context) -> list[str]:
+        return [
+            str(postgres_bin_dir() / "postgres"), "-D", str(self.data_dir(ctx)),
             "-c", "listen_addresses=127.0.0.1",
             "-c", f"port={self.port(ctx)}",
             "-c", f"unix_socket_directories={self.socket_dir(ctx)}",
             "-c", "shared_buffers=128MB",
         ]
-        log = ctx.layout.log_file(self.name)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.touch()
-        self._chown(log)
-        spawn(command, log_file=log, pid_file=ctx.layout.pid_file(self.name), env=ctx.env(), user=self.os_user())
+
+    def supervisor_command(self) -> list[str]:
+        # Runs as the postgres user, which cannot read the checkout's .env: the command needs
+        # nothing from it, so supervisord runs the server directly (the command is rendered at `up`).
+        return []
 
     def connect(self, ctx: Context, database: str = "postgres"):
         import psycopg2
@@ -205,15 +204,17 @@ class Postgres(Service):
             return False
 
     def initialise(self, ctx: Context) -> None:
+        from psycopg2 import sql
+
         conn = self.connect(ctx)
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("select 1 from pg_database where datname = %s", (ctx.settings.postgres_db,))
             if cur.fetchone() is None:
-                cur.execute(f'create database "{ctx.settings.postgres_db}"')
+                cur.execute(sql.SQL("create database {}").format(sql.Identifier(ctx.settings.postgres_db)))
         conn.close()
         # The same files, in the same order, as the postgres image's docker-entrypoint-initdb.d.
-        psql = str(self.bin_dir() / "psql")
+        psql = str(postgres_bin_dir() / "psql")
         env = ctx.env(PGPASSWORD=ctx.settings.postgres_password)
         for script in sorted(POSTGRES_INIT.glob("*.sql")):
             result = subprocess.run(
@@ -222,30 +223,10 @@ class Postgres(Service):
                 capture_output=True, text=True, env=env,
             )
             if result.returncode != 0:
-                raise StackError(f"{script.name} failed:\n{result.stderr}")
+                raise LakehouseError(f"{script.name} failed:\n{result.stderr}")
 
     def endpoint(self, ctx: Context) -> str:
         return f"postgresql://{ctx.settings.postgres_user}@localhost:{self.port(ctx)}/{ctx.settings.postgres_db}"
-
-
-def _install_postgres() -> None:
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise StackError(f"PostgreSQL {MIN_POSTGRES}+ server binaries not found. Install them: sudo apt-get install -y postgresql")
-    print("  installing PostgreSQL from Debian packages ...", file=sys.stderr, flush=True)
-    # Keep the package from starting its own cluster on 5432: ours runs under the state directory.
-    policy = Path("/usr/sbin/policy-rc.d")
-    created = not policy.exists()
-    if created:
-        policy.write_text("#!/bin/sh\nexit 101\n")
-        policy.chmod(0o755)
-    try:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "postgresql"]):
-            if subprocess.run(cmd, env=env).returncode != 0:
-                raise StackError(f"`{' '.join(cmd)}` failed; install PostgreSQL {MIN_POSTGRES}+ by hand")
-    finally:
-        if created:
-            policy.unlink()
 
 
 class ObjectStore(Service):
@@ -253,34 +234,49 @@ class ObjectStore(Service):
 
     name = "objectstore"
     port_env = "S3_PORT"
+    needs_java = True
 
     def port(self, ctx: Context) -> int:
         return ctx.settings.s3_port
 
-    def client(self, ctx: Context) -> S3Client:
+    def client(self, ctx: Context):
+        import boto3
+        from botocore.config import Config
+
         s = ctx.settings
-        return S3Client(s.s3_endpoint, s.s3_access_key, s.s3_secret_key, s.s3_region)
+        return boto3.client(
+            "s3", endpoint_url=s.s3_endpoint, aws_access_key_id=s.s3_access_key, aws_secret_access_key=s.s3_secret_key,
+            region_name=s.s3_region,
+            config=Config(s3={"addressing_style": "path"}, connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}),
+        )
 
     def prepare(self, ctx: Context) -> None:
         artifacts.fetch(ctx.layout, artifacts.S3PROXY)
         (ctx.layout.data / "objectstore").mkdir(parents=True, exist_ok=True)
 
-    def start(self, ctx: Context) -> None:
+    def command(self, ctx: Context) -> list[str]:
         values = ctx.env(S3_BIND_HOST="127.0.0.1", S3_DATA_DIR=str(ctx.layout.data / "objectstore"))
         conf = _render(OBJECTSTORE_CONFIG / "s3proxy.properties", values, ctx.layout.conf / "s3proxy.properties")
         jar = artifacts.fetch(ctx.layout, artifacts.S3PROXY)
-        command = [ctx.java, "-Xmx512m", "-jar", str(jar), "--properties", str(conf)]
-        spawn(command, log_file=ctx.layout.log_file(self.name), pid_file=ctx.layout.pid_file(self.name), env=ctx.env())
+        return [ctx.java, "-Xmx512m", "-jar", str(jar), "--properties", str(conf)]
 
     def healthy(self, ctx: Context) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             self.client(ctx).list_buckets()
-        except S3Error:
+        except (BotoCoreError, ClientError):
             return False
         return True
 
     def initialise(self, ctx: Context) -> None:
-        self.client(ctx).create_bucket(ctx.settings.s3_bucket)
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client(ctx).create_bucket(Bucket=ctx.settings.s3_bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise LakehouseError(f"creating bucket {ctx.settings.s3_bucket} failed: {exc}") from exc
 
     def endpoint(self, ctx: Context) -> str:
         return f"{ctx.settings.s3_endpoint} (bucket {ctx.settings.s3_bucket})"
@@ -289,6 +285,7 @@ class ObjectStore(Service):
 class Kafka(Service):
     name = "kafka"
     port_env = "KAFKA_PORT"
+    needs_java = True
 
     def port(self, ctx: Context) -> int:
         return ctx.settings.kafka_port
@@ -319,7 +316,6 @@ class Kafka(Service):
         return [
             ctx.java, f"-Xmx{heap}", f"-Xms{heap}",
             f"-Dlog4j2.configurationFile={KAFKA_CONFIG / 'log4j2.properties'}",
-            f"-Dkafka.logs.dir={ctx.layout.logs}",
             "-cp", f"{libs}/*", main, *args,
         ]
 
@@ -332,12 +328,12 @@ class Kafka(Service):
         command = self._java_command(ctx, "256m", "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(conf))
         result = subprocess.run(command, capture_output=True, text=True, env=ctx.env())
         if result.returncode != 0:
-            raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+            raise LakehouseError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
 
-    def start(self, ctx: Context) -> None:
-        command = self._java_command(ctx, "1g", "kafka.Kafka", str(self._render_config(ctx)))
-        # The broker's own log4j2 log is logs/kafka.log; stdout only catches JVM-level failures.
-        spawn(command, log_file=ctx.layout.logs / "kafka.stdout.log", pid_file=ctx.layout.pid_file(self.name), env=ctx.env())
+    def command(self, ctx: Context) -> list[str]:
+        # The broker logs to stdout (kafka-config/log4j2.properties); supervisord writes and
+        # rotates it as logs/kafka.log.
+        return self._java_command(ctx, "1g", "kafka.Kafka", str(self._render_config(ctx)))
 
     def admin(self, ctx: Context):
         from confluent_kafka.admin import AdminClient
@@ -362,12 +358,14 @@ class Kafka(Service):
         for topic, future in admin.create_topics(wanted).items() if wanted else []:
             try:
                 future.result(30)
-            except Exception as exc:  # noqa: BLE001
-                raise StackError(f"creating Kafka topic {topic} failed: {exc}") from exc
+            except Exception as exc:  # noqa: BLE001 - any broker error is reported the same way
+                raise LakehouseError(f"creating Kafka topic {topic} failed: {exc}") from exc
 
 
 class Trino(Service):
     """The coordinator (index 0) or worker N, all from trino-config/etc."""
+
+    needs_java = True
 
     def __init__(self, worker: int = 0) -> None:
         self.worker = worker
@@ -383,11 +381,9 @@ class Trino(Service):
         artifacts.trino_server(ctx.layout)
         artifacts.fetch(ctx.layout, artifacts.TRINO_CLI)
 
-    def start(self, ctx: Context) -> None:
-        home = artifacts.trino_server(ctx.layout)
-        is_coordinator = self.worker == 0
-        env = ctx.env(
-            TRINO_COORDINATOR=str(is_coordinator).lower(),
+    def environment(self, ctx: Context) -> dict[str, str]:
+        return ctx.env(
+            TRINO_COORDINATOR=str(self.worker == 0).lower(),
             TRINO_INCLUDE_COORDINATOR="true",
             TRINO_HTTP_PORT=str(self.port(ctx)),
             TRINO_DISCOVERY_URI=f"http://127.0.0.1:{ctx.settings.trino_port}",
@@ -395,21 +391,19 @@ class Trino(Service):
             TRINO_INTERNAL_ADDRESS="127.0.0.1",
             TRINO_ETC_DIR=str(TRINO_ETC),
         )
+
+    def command(self, ctx: Context) -> list[str]:
+        home = artifacts.trino_server(ctx.layout)
         data_dir = ctx.layout.data / self.name
-        # Our pid file is authoritative; the launcher's own one may name a dead process that was
-        # never reaped (it would refuse to start with "already running").
+        # The launcher's own pid file may name a process from before a crash (it would refuse to
+        # start with "already running"); supervisord is the one that tracks the process.
         (data_dir / "var" / "run" / "launcher.pid").unlink(missing_ok=True)
-        command = [
-            str(home / "bin" / "launcher"), "run",
-            f"--etc-dir={TRINO_ETC}",
-            f"--data-dir={data_dir}",
-            f"--jvm-dir={ctx.java_home}",
-        ]
-        spawn(command, log_file=ctx.layout.log_file(self.name), pid_file=ctx.layout.pid_file(self.name), env=env, cwd=home)
+        return [str(home / "bin" / "launcher"), "run", f"--etc-dir={TRINO_ETC}", f"--data-dir={data_dir}",
+                f"--jvm-dir={ctx.java_home}"]
 
     def info(self, ctx: Context) -> dict | None:
         try:
-            with urllib.request.urlopen(f"http://localhost:{self.port(ctx)}/v1/info", timeout=3) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port(ctx)}/v1/info", timeout=3) as response:
                 return json.load(response)
         except (OSError, ValueError):
             return None
@@ -433,28 +427,28 @@ class Trino(Service):
                 return
             except TrinoQueryError as exc:
                 if exc.error_name != "NO_NODES_AVAILABLE" or time.monotonic() > deadline:
-                    raise StackError(f"Trino cannot run queries yet: {exc.error_name}: {exc.message}") from exc
+                    raise LakehouseError(f"Trino cannot run queries yet: {exc.error_name}: {exc.message}") from exc
             time.sleep(0.5)
 
     def timeout_s(self) -> float:
         return 240.0
 
-    def stop(self, ctx: Context) -> bool:
-        """Workers shut down gracefully, so the coordinator stops scheduling on them first."""
-        pid = read_pid(ctx.layout.pid_file(self.name))
-        if self.worker and pid is not None:
-            request = urllib.request.Request(
-                f"http://localhost:{self.port(ctx)}/v1/info/state", data=b'"SHUTTING_DOWN"', method="PUT",
-                headers={"Content-Type": "application/json", "X-Trino-User": ctx.settings.trino_user},
-            )
-            try:
-                urllib.request.urlopen(request, timeout=5).close()
-                deadline = time.monotonic() + 90
-                while is_alive(pid) and time.monotonic() < deadline:
-                    time.sleep(0.5)
-            except OSError:
-                pass  # not answering: fall back to a signal
-        return super().stop(ctx)
+    def before_stop(self, ctx: Context) -> None:
+        """A worker shuts down gracefully: the coordinator stops scheduling on it, running tasks
+        finish, and it exits 0 (supervisord does not restart an expected exit)."""
+        if not self.worker or not self.healthy(ctx):
+            return
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port(ctx)}/v1/info/state", data=b'"SHUTTING_DOWN"', method="PUT",
+            headers={"Content-Type": "application/json", "X-Trino-User": ctx.settings.trino_user},
+        )
+        try:
+            urllib.request.urlopen(request, timeout=5).close()
+        except OSError:
+            return
+        deadline = time.monotonic() + 90
+        while self.info(ctx) is not None and time.monotonic() < deadline:
+            time.sleep(0.5)
 
     def initialise(self, ctx: Context) -> None:
         if self.worker:
@@ -472,22 +466,40 @@ class PipelineLoop(Service):
     """The pipeline loop (smartmeter/pipeline/loop.py), as the compose dbt container runs it."""
 
     name = "pipeline"
-    port_env = ""
+    # Long enough for dbt to cancel its queries after SIGINT (the loop forwards SIGTERM so).
+    stop_wait_s = 120
 
-    def port(self, ctx: Context) -> int:
-        return 0
+    def command(self, ctx: Context) -> list[str]:
+        return [sys.executable, "-m", "smartmeter", "pipeline", "loop"]
 
-    def start(self, ctx: Context) -> None:
+    def environment(self, ctx: Context) -> dict[str, str]:
         # The log is a file: no colour codes from dbt.
-        env = ctx.env(DBT_TARGET="native", DBT_USE_COLORS="false", PYTHONUNBUFFERED="1")
-        spawn([sys.executable, "-m", "smartmeter", "pipeline", "loop"], log_file=ctx.layout.log_file(self.name),
-              pid_file=ctx.layout.pid_file(self.name), env=env, cwd=DBT_PROJECT.parent)
+        return ctx.env(DBT_TARGET="native", DBT_USE_COLORS="false", PYTHONUNBUFFERED="1")
 
     def healthy(self, ctx: Context) -> bool:
-        return read_pid(ctx.layout.pid_file(self.name)) is not None
+        from smartmeter.pipeline.loop import loop_health
+
+        try:
+            return loop_health(ctx.settings)[0]
+        except LakehouseError:
+            return False
+
+    def timeout_s(self) -> float:
+        return 60.0
 
     def endpoint(self, ctx: Context) -> str:
         return f"pipeline loop, log {ctx.layout.log_file(self.name)}"
 
 
 CORE_SERVICES: tuple[Service, ...] = (Postgres(), ObjectStore(), Kafka(), Trino())
+
+
+def service_named(name: str) -> Service:
+    """A service by its program name (trino-worker-N included)."""
+    for service in (*CORE_SERVICES, PipelineLoop()):
+        if service.name == name:
+            return service
+    if name.startswith("trino-worker-") and name.rsplit("-", 1)[1].isdigit():
+        return Trino(int(name.rsplit("-", 1)[1]))
+    raise LakehouseError(f"no service {name!r}")
+

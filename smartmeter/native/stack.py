@@ -1,18 +1,18 @@
-"""The native stack as a whole: fresh setup, up, down and status."""
+"""The native stack as a whole: fresh setup, up, down, status, under supervisord."""
 
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from collections.abc import Sequence
 
 from smartmeter.config import Settings
+from smartmeter.errors import LakehouseError
 from smartmeter.native import process
-from smartmeter.native.errors import StackError
 from smartmeter.native.java import find_java_home
 from smartmeter.native.layout import Layout
-from smartmeter.native.services import CORE_SERVICES, Context, PipelineLoop, Service, Trino
+from smartmeter.native.services import CORE_SERVICES, Context, PipelineLoop, Service, Trino, service_named
+from smartmeter.native.supervisor import Supervisor
 
 
 def _say(message: str) -> None:
@@ -26,42 +26,42 @@ def make_context(settings: Settings, *, with_java: bool = True) -> Context:
     return ctx
 
 
-def running_workers(ctx: Context) -> list[Trino]:
-    workers = []
-    for pid_file in sorted(ctx.layout.run.glob("trino-worker-*.pid")):
-        workers.append(Trino(int(pid_file.stem.rsplit("-", 1)[1])))
-    return workers
+def configured_workers(supervisor: Supervisor) -> list[Trino]:
+    return [Trino(int(name.rsplit("-", 1)[1])) for name in supervisor.programs() if name.startswith("trino-worker-")]
 
 
-def _optional_services(ctx: Context) -> list[Service]:
-    services: list[Service] = list(running_workers(ctx))
-    if ctx.layout.pid_file(PipelineLoop.name).exists():
-        services.append(PipelineLoop())
-    return services
-
-
-def _start(ctx: Context, services: Sequence[Service]) -> None:
-    """Start every service not yet running, all at once, then wait for each to be healthy."""
-    to_wait = []
-    for service in services:
-        pid_file = ctx.layout.pid_file(service.name)
-        if process.read_pid(pid_file) is not None:
-            continue
-        if service.port_env:
-            process.ensure_port_free(service.port(ctx), service.name, service.port_env)
-        service.prepare(ctx)
-        _say(f"  starting {service.name}")
-        service.start(ctx)
-        to_wait.append(service)
+def _wait_healthy(ctx: Context, supervisor: Supervisor, services: Sequence[Service]) -> None:
     for service in services:
         process.wait_until(
             lambda s=service: s.healthy(ctx),
             service=service.name,
-            pid_file=ctx.layout.pid_file(service.name),
+            state=lambda s=service: (info.state if (info := supervisor.info(s.name)) else None),
             log_file=ctx.layout.log_file(service.name),
             timeout_s=service.timeout_s(),
             progress=_say,
         )
+
+
+def _start(ctx: Context, supervisor: Supervisor, stages: Sequence[Sequence[Service]]) -> None:
+    """Start every service not yet running, stage by stage, each stage healthy before the next."""
+    for stage in stages:
+        for service in stage:
+            info = supervisor.info(service.name)
+            if info is not None and info.state in ("RUNNING", "STARTING"):
+                continue
+            if service.port_env:
+                process.ensure_port_free(service.port(ctx), service.name, service.port_env)
+            _say(f"  starting {service.name}")
+            supervisor.start_process(service.name)
+        _wait_healthy(ctx, supervisor, stage)
+
+
+def _stages(workers: Sequence[Trino], pipeline: bool) -> list[list[Service]]:
+    postgres, objectstore, kafka, trino = CORE_SERVICES
+    stages: list[list[Service]] = [[postgres, objectstore, kafka], [trino, *workers]]
+    if pipeline:
+        stages.append([PipelineLoop()])
+    return stages
 
 
 def _print_endpoints(ctx: Context, services: Sequence[Service]) -> None:
@@ -75,6 +75,7 @@ def setup(settings: Settings) -> None:
     """Fresh setup: stop what runs, wipe state (keeping downloads), start, initialise."""
     started = time.monotonic()
     ctx = make_context(settings)
+    supervisor = Supervisor(ctx.layout)
     _say(f"Native lakehouse setup (state in {ctx.layout.home})")
     _say("[1/4] stopping anything left from a previous run and wiping its data")
     down(settings, quiet=True)
@@ -84,78 +85,124 @@ def setup(settings: Settings) -> None:
     for service in CORE_SERVICES:
         service.prepare(ctx)
     _say("[3/4] starting services")
-    _start(ctx, CORE_SERVICES)
+    services = [*CORE_SERVICES, PipelineLoop()]
+    supervisor.write_config(ctx, services)
+    supervisor.start()
+    _start(ctx, supervisor, _stages([], pipeline=False))
     _say("[4/4] creating databases, master data, bucket, topics and schemas")
     for service in CORE_SERVICES:
         service.initialise(ctx)
         _say(f"  ✓ {service.name} initialised")
     Trino().wait_schedulable(ctx)
-    _print_endpoints(ctx, CORE_SERVICES)
+    _start(ctx, supervisor, [[PipelineLoop()]])
+    _print_endpoints(ctx, services)
     _say(f"\nLakehouse ready in {time.monotonic() - started:.0f}s. Try: ./lakehouse sql \"select count(*) from postgresql.public.devices\"")
 
 
-def up(settings: Settings, *, trino_workers: int | None = None, dbt_loop: bool = False) -> None:
+def up(settings: Settings, *, trino_workers: int | None = None, pipeline: bool = True) -> None:
     ctx = make_context(settings)
     if not (ctx.layout.data / "postgres" / "PG_VERSION").exists():
-        raise StackError("no lakehouse state yet: run ./initial-setup.sh --native first")
+        raise LakehouseError("no lakehouse state yet: run ./initial-setup.sh --native first")
     started = time.monotonic()
-    services: list[Service] = list(CORE_SERVICES)
+    supervisor = Supervisor(ctx.layout)
+    current = configured_workers(supervisor) if supervisor.running() else []
     if trino_workers is None:
-        services += running_workers(ctx)
+        workers = current
     else:
-        for extra in running_workers(ctx):
+        for extra in current:
             if extra.worker > trino_workers:
-                extra.stop(ctx)
+                extra.before_stop(ctx)
+                supervisor.remove(extra.name)
                 _say(f"  stopped {extra.name}")
-        services += [Trino(i) for i in range(1, trino_workers + 1)]
-    if dbt_loop:
-        services.append(PipelineLoop())
-    _start(ctx, services)
+        workers = [Trino(i) for i in range(1, trino_workers + 1)]
+    for service in (*CORE_SERVICES, *workers):
+        service.prepare(ctx)
+    services: list[Service] = [*CORE_SERVICES, *workers, PipelineLoop()]
+    supervisor.write_config(ctx, services)
+    supervisor.start()
+    _start(ctx, supervisor, _stages(workers, pipeline))
     Trino().wait_schedulable(ctx)
-    _print_endpoints(ctx, services)
+    _print_endpoints(ctx, services if pipeline else services[:-1])
     _say(f"\nLakehouse up in {time.monotonic() - started:.1f}s")
 
 
 def down(settings: Settings, *, quiet: bool = False) -> None:
     ctx = make_context(settings, with_java=False)
-    services = list(CORE_SERVICES) + _optional_services(ctx)
-    for service in reversed(services):
-        if service.stop(ctx) and not quiet:
+    supervisor = Supervisor(ctx.layout)
+    if not supervisor.running():
+        return
+    order = [PipelineLoop(), *configured_workers(supervisor), *reversed(CORE_SERVICES)]
+    for service in order:
+        info = supervisor.info(service.name)
+        if info is None or info.state not in ("RUNNING", "STARTING", "BACKOFF"):
+            continue
+        service.before_stop(ctx)
+        if supervisor.stop_process(service.name) and not quiet:
             _say(f"  stopped {service.name}")
+    supervisor.shutdown()
 
 
 def stop_service(settings: Settings, name: str) -> None:
     ctx = make_context(settings, with_java=False)
-    services = {s.name: s for s in list(CORE_SERVICES) + _optional_services(ctx)}
-    if name not in services:
-        raise StackError(f"no running service {name!r}; services: {', '.join(services)}")
-    if not services[name].stop(ctx):
+    supervisor = Supervisor(ctx.layout)
+    if name not in supervisor.programs():
+        raise LakehouseError(f"no service {name!r}; services: {', '.join(supervisor.programs()) or 'none (stack down)'}")
+    service = service_named(name)
+    service.before_stop(ctx)
+    if not supervisor.stop_process(name):
         _say(f"{name} was not running")
 
 
 def status(settings: Settings) -> bool:
-    """One line per service; True only when every one is healthy."""
+    """One line per service (state, health, pid, uptime, restarts); True only when all are healthy."""
     ctx = make_context(settings, with_java=False)
+    supervisor = Supervisor(ctx.layout)
+    order = [s.name for s in (*CORE_SERVICES, PipelineLoop())]
+    names = sorted(supervisor.programs() or order[:-1], key=lambda n: (order.index(n) if n in order else len(order), n))
+    restarts = supervisor.restarts()
     all_healthy = True
-    for service in list(CORE_SERVICES) + _optional_services(ctx):
-        pid = process.read_pid(ctx.layout.pid_file(service.name))
-        healthy = pid is not None and service.healthy(ctx)
+    for name in names:
+        service = service_named(name)
+        info = supervisor.info(name)
+        running = info is not None and info.state == "RUNNING"
+        healthy = running and service.healthy(ctx)
         all_healthy &= healthy
-        state = "healthy" if healthy else ("unhealthy" if pid else "stopped")
-        _say(f"{service.name:<16} {state:<10} pid {pid or '-':<8} {service.endpoint(ctx)}")
+        state = "healthy" if healthy else ("unhealthy" if running else (info.state.lower() if info else "stopped"))
+        pid = info.pid if running else "-"
+        uptime = _duration(info.uptime_s) if running else "-"
+        _say(f"{name:<16} {state:<10} pid {pid!s:<8} up {uptime:<8} restarts {restarts.get(name, 0):<3} "
+             f"{service.endpoint(ctx)}")
+    if "pipeline" in names:
+        _say(_pipeline_line(settings))
     return all_healthy
 
 
+def _pipeline_line(settings: Settings) -> str:
+    from smartmeter.pipeline.status import pipeline_status
+
+    try:
+        return "  " + pipeline_status(settings)
+    except LakehouseError as exc:
+        return f"  pipeline: {exc}"
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"
+
+
 def known_services(settings: Settings) -> list[str]:
-    ctx = make_context(settings, with_java=False)
-    names = [s.name for s in list(CORE_SERVICES) + _optional_services(ctx)] + [PipelineLoop.name]
+    supervisor = Supervisor(Layout(settings.home))
+    names = supervisor.programs() or [s.name for s in (*CORE_SERVICES, PipelineLoop())]
     return list(dict.fromkeys(names))
 
 
 def log_path(settings: Settings, name: str):
-    ctx = make_context(settings, with_java=False)
-    path = ctx.layout.log_file(name)
+    layout = Layout(settings.home)
+    path = layout.log_file(name)
     if not path.exists():
-        print(f"no log for {name!r} at {path}; services: {', '.join(known_services(settings))}", file=sys.stderr)
-        return None
+        raise LakehouseError(f"no log for {name!r} at {path}; services: {', '.join(known_services(settings))}")
     return path

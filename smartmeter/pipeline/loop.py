@@ -3,14 +3,18 @@
 
 Every DBT_RUN_INTERVAL seconds it runs one cycle (smartmeter/pipeline/cycle.py). A cycle that
 leaves a backlog is followed at once by the next, so a large backlog is caught up in bounded
-batches back to back. On its own schedule, when caught up, it runs the full dbt test suite. Its
-health is the age of its last successful cycle (an idle cycle counts: the lakehouse is caught
-up), recorded in PostgreSQL for `./lakehouse status` and the compose healthcheck.
+batches back to back. When caught up, on their own schedules, it runs Iceberg maintenance
+(PIPELINE_MAINTENANCE_INTERVAL: compaction, snapshot expiry, orphan files; under the write lock,
+so never during a write) and the full dbt test suite (PIPELINE_FULL_TESTS_INTERVAL), and checks
+free disk space. Its health is the age of its last successful cycle (an idle cycle counts: the
+lakehouse is caught up), recorded in PostgreSQL for `./lakehouse status` and the compose
+healthcheck.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -23,6 +27,7 @@ from smartmeter.pipeline.store import PipelineStore
 
 HEARTBEAT = "loop_heartbeat"
 FULL_TESTS_DUE = "full_tests_last_at"
+MAINTENANCE_DUE = "maintenance_last_at"
 
 
 def _log(message: str) -> None:
@@ -63,24 +68,51 @@ class Loop:
         finally:
             store.close()
 
-    def _full_tests_due(self) -> bool:
+    def _due(self, key: str, interval_s: int) -> bool:
         store = PipelineStore(self.settings)
         try:
-            last = store.get_state(FULL_TESTS_DUE)
+            last = store.get_state(key)
         finally:
             store.close()
-        return last is None or time.time() - float(last) >= self.settings.full_tests_interval_s
+        return last is None or time.time() - float(last) >= interval_s
 
-    def _run_full_tests(self) -> None:
-        self.log("running the full dbt test suite (scheduled every "
-                 f"{self.settings.full_tests_interval_s}s; PIPELINE_FULL_TESTS_INTERVAL)")
-        report = self.runner.full_tests()
-        self.log(f"full tests {report.status}" + (f": {report.error}" if report.error else ""))
+    def _done(self, key: str) -> None:
         store = PipelineStore(self.settings)
         try:
-            store.set_state(FULL_TESTS_DUE, str(time.time()))
+            store.set_state(key, str(time.time()))
         finally:
             store.close()
+
+    def _scheduled_work(self) -> None:
+        """Maintenance and the full tests, each when due; the loop is caught up when this runs."""
+        if self._due(MAINTENANCE_DUE, self.settings.maintenance_interval_s):
+            from smartmeter.pipeline.maintenance import maintain, parse_args
+
+            self.log(f"Iceberg maintenance (every {self.settings.maintenance_interval_s}s, "
+                     f"keeping {self.settings.snapshot_retention} of snapshots)")
+            reports = maintain(self.settings, parse_args([], self.settings), progress=lambda _: None)
+            failed = [r for r in reports if r.error]
+            before, after = sum(r.files_before for r in reports), sum(r.files_after or 0 for r in reports)
+            self.log(f"maintenance of {len(reports)} table(s): data files {before} -> {after}"
+                     + (f"; FAILED on {', '.join(r.table for r in failed)}: {failed[0].error}" if failed else ""))
+            self._done(MAINTENANCE_DUE)
+        if not self.stopping and self._due(FULL_TESTS_DUE, self.settings.full_tests_interval_s):
+            self.log(f"running the full dbt test suite (every {self.settings.full_tests_interval_s}s)")
+            report = self.runner.full_tests()
+            self.log(f"full tests {report.status}" + (f": {report.error}" if report.error else ""))
+            self._done(FULL_TESTS_DUE)
+
+    def _check_disk(self) -> str | None:
+        """A warning when the disk holding the lakehouse's state is nearly full."""
+        path = self.settings.home if self.settings.home.exists() else None
+        if path is None:
+            return None
+        usage = shutil.disk_usage(path)
+        free_pct = 100 * usage.free / usage.total
+        if free_pct >= self.settings.disk_warn_free_pct:
+            return None
+        return (f"disk almost full: {free_pct:.1f}% ({usage.free / 2**30:.1f} GiB) free at {path}, "
+                f"below DISK_WARN_FREE_PCT={self.settings.disk_warn_free_pct}; expire data or add space")
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
@@ -114,12 +146,15 @@ class Loop:
                 error = str(exc)
                 self.log(f"cycle {cycles} FAILED: {exc}; next attempt in {interval}s")
             try:
-                self._heartbeat(report, error)
+                disk = self._check_disk()
+                if disk:
+                    self.log(f"WARNING {disk}")
+                self._heartbeat(report, error or disk)
                 caught_up = report is not None and report.status in ("ok", "idle") and report.total_behind == 0
-                if caught_up and not self.stopping and self._full_tests_due():
-                    self._run_full_tests()
+                if caught_up and not self.stopping:
+                    self._scheduled_work()
             except LakehouseError as exc:
-                self.log(f"bookkeeping failed: {exc}")
+                self.log(f"scheduled work failed: {exc}")
             if self.stopping:
                 break
             if report is not None and report.status == "ok" and report.total_behind > 0:

@@ -33,9 +33,15 @@ class RunRecord:
     status: str
     started_at: datetime
     finished_at: datetime | None
+    duration_s: float | None
     messages_taken: int | None
     messages_behind: int | None
+    reason: str | None
     error: str | None
+
+
+RUN_COLUMNS = ("run_id, trigger, status, started_at, finished_at, duration_s, messages_taken, messages_behind, "
+               "reason, error")
 
 
 def connect(settings: Settings):
@@ -101,11 +107,15 @@ class PipelineStore:
 
     def last_run(self, status: str | None = None) -> RunRecord | None:
         rows = self._rows(
-            "select run_id, trigger, status, started_at, finished_at, messages_taken, messages_behind, error "
-            "from pipeline.runs where scope = %s and (%s is null or status = %s) order by run_id desc limit 1",
-            (self.scope, status, status),
+            f"select {RUN_COLUMNS} from pipeline.runs where scope = %s and (%s is null or status = %s) "
+            "order by run_id desc limit 1", (self.scope, status, status),
         )
         return RunRecord(*rows[0]) if rows else None
+
+    def recent_runs(self, limit: int) -> list[RunRecord]:
+        rows = self._rows(f"select {RUN_COLUMNS} from pipeline.runs where scope = %s order by run_id desc limit %s",
+                          (self.scope, limit))
+        return [RunRecord(*row) for row in reversed(rows)]
 
     def last_committed_offsets(self) -> dict[tuple[str, int], tuple[str, int]]:
         """(topic, partition) -> (topic_id, end offset) of the newest ok run that read it."""

@@ -94,7 +94,7 @@ def test_schema_suffix_isolates_every_schema(tmp_path):
 
 
 def test_maintenance_rejects_bad_arguments(capsys):
-    from smartmeter import maintenance
+    from smartmeter.pipeline import maintenance
 
     with pytest.raises(SystemExit) as exc:
         maintenance.parse_args(["--retention", "a week"])

@@ -10,8 +10,9 @@ It prints data-file counts (from the `$files` metadata table) and snapshot count
 after. Trino refuses retentions below the catalog's `iceberg.expire-snapshots.min-retention` /
 `iceberg.remove-orphan-files.min-retention` (trino-config/etc/catalog/iceberg.properties).
 
-Run it while the dbt loop is idle or between runs: `optimize` commits like any other write, so a
-dbt MERGE that overlaps it on the same table may fail once and succeed on its next run.
+It holds the lakehouse's write lock for the whole run (smartmeter/pipeline/lock.py): `optimize`
+commits like any other write, so it never overlaps a pipeline cycle. The pipeline loop runs it on
+its own schedule (PIPELINE_MAINTENANCE_INTERVAL), with the retention ICEBERG_SNAPSHOT_RETENTION.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from smartmeter.config import Settings, load_settings
+from smartmeter.config import Settings
+from smartmeter.errors import LakehouseError
+from smartmeter.pipeline.lock import WriterLock
+from smartmeter.trino_sql import connect
 
 DEFAULT_SCHEMAS = ("staging", "intermediate", "marts")
 DURATION = re.compile(r"^\d+(\.\d+)?(ms|s|m|h|d)$")
@@ -41,7 +45,7 @@ class TableReport:
     error: str | None = None
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+def parse_args(argv: Sequence[str], settings: Settings | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="lakehouse maintain",
         description="Optimize, expire snapshots and remove orphan files on every Iceberg table of the lakehouse.",
@@ -50,9 +54,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help=f"schema of catalog iceberg to maintain (repeatable; default: {', '.join(DEFAULT_SCHEMAS)})")
     parser.add_argument("--table", action="append", dest="tables", metavar="NAME",
                         help="only these tables (repeatable; default: every table of the schemas)")
-    parser.add_argument("--retention", default="7d",
-                        help="keep snapshots and unreferenced files younger than this (Trino duration, default 7d; "
-                             "at least the catalog's min-retention, 1d)")
+    retention = settings.snapshot_retention if settings else "1d"
+    parser.add_argument("--retention", default=retention,
+                        help=f"keep snapshots and unreferenced files younger than this (Trino duration; default {retention}, "
+                             "ICEBERG_SNAPSHOT_RETENTION; at least the catalog's min-retention, 1h)")
     parser.add_argument("--file-size-threshold", default="128MB",
                         help="optimize rewrites files smaller than this (default 128MB)")
     parser.add_argument("--skip-optimize", action="store_true", help="do not rewrite data files")
@@ -70,10 +75,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 class Trino:
-    def __init__(self, settings: Settings) -> None:
-        import trino  # noqa: PLC0415 - keeps --help usable without the driver
+    """One Trino connection for the whole run."""
 
-        self._conn = trino.dbapi.connect(host=settings.trino_host, port=settings.trino_port, user=settings.trino_user)
+    def __init__(self, settings: Settings) -> None:
+        self._conn = connect(settings)
 
     def rows(self, sql: str) -> list[tuple]:
         cur = self._conn.cursor()
@@ -139,31 +144,36 @@ def format_reports(reports: Sequence[TableReport]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    settings = load_settings()
+def maintain(settings: Settings, args: argparse.Namespace, progress=print) -> list[TableReport]:
+    """Every table of the lakehouse, one by one, with the write lock held."""
+    lock = WriterLock(settings, "maintenance")
+    lock.acquire(progress=progress)
     try:
-        trino = Trino(settings)
-        tables = list_tables(trino, args.catalog, args.schemas or DEFAULT_SCHEMAS, args.tables)
-    except Exception as exc:  # noqa: BLE001 - one clear message for any connection problem
-        print(f"error: cannot list tables through Trino at {settings.trino_url}: {exc}\n"
-              "Is the stack running? Check with ./lakehouse status, start it with ./lakehouse up.", file=sys.stderr)
-        return 1
-    if not tables:
-        print("nothing to maintain: no Iceberg tables in "
-              f"{', '.join(args.schemas or DEFAULT_SCHEMAS)} (has dbt run yet?)")
+        try:
+            trino = Trino(settings)
+            schemas = args.schemas or [settings.schema(base) for base in DEFAULT_SCHEMAS]
+            tables = list_tables(trino, args.catalog, schemas, args.tables)
+        except Exception as exc:  # noqa: BLE001 - one clear message for any connection problem
+            raise LakehouseError(f"cannot list tables through Trino at {settings.trino_url}: {exc}. "
+                                 "Is the stack running? Check with ./lakehouse status.") from exc
+        reports = []
+        for table in tables:
+            progress(f"maintaining {table} ...")
+            reports.append(maintain_table(trino, table, args))
+        return reports
+    finally:
+        lock.release()
+
+
+def main(argv: Sequence[str], settings: Settings) -> int:
+    args = parse_args(argv, settings)
+    reports = maintain(settings, args)
+    if not reports:
+        print("nothing to maintain: no Iceberg tables in the lakehouse schemas (has the pipeline run yet?)")
         return 0
-    reports = []
-    for table in tables:
-        print(f"maintaining {table} ...", flush=True)
-        reports.append(maintain_table(trino, table, args))
     print(format_reports(reports))
     failed = [r for r in reports if r.error]
     if failed:
         print(f"error: {len(failed)} table(s) failed; see the result column", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,28 @@
+"""`./lakehouse dbt ARGS`: dbt against the running stack, through the pipeline runner (one writer
+at a time, one bounded Kafka batch per writing command)."""
+
+import argparse
+
+from smartmeter.mode import docker_exec, mode
+
+NAME = "dbt"
+HELP = "dbt against the stack, e.g. ./lakehouse dbt build (loads one bounded batch)"
+PASSTHROUGH = True
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="dbt's arguments")
+
+
+def run(args, settings) -> int:
+    if mode(settings) == "docker":
+        return docker_exec("dbt-transformations", "dbt", *args.args)
+    from smartmeter.pipeline.cycle import CycleReport, Runner
+
+    result = Runner(settings, "manual").dbt(args.args)
+    if isinstance(result, CycleReport):
+        print(result.summary())
+        if result.total_behind:
+            print(f"{result.total_behind:,} message(s) are still waiting in Kafka: ./lakehouse catch-up loads them all")
+        return 0 if result.status == "ok" else 1
+    return result.returncode

@@ -1,0 +1,28 @@
+"""`./lakehouse trino`: the interactive Trino CLI."""
+
+import argparse
+import subprocess
+
+from smartmeter.mode import docker_exec, mode
+
+NAME = "trino"
+HELP = "the interactive Trino CLI (arguments go to it)"
+PASSTHROUGH = True
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the Trino CLI")
+
+
+def run(args, settings) -> int:
+    if mode(settings) == "docker":
+        return docker_exec("trino-coordinator", "trino", *args.args)
+    from smartmeter.native import artifacts
+    from smartmeter.native.stack import make_context
+
+    ctx = make_context(settings)
+    jar = artifacts.fetch(ctx.layout, artifacts.TRINO_CLI)
+    # The CLI loads JLine's native terminal library; Java 25 warns unless native access is allowed.
+    command = [ctx.java, "--enable-native-access=ALL-UNNAMED", "-jar", str(jar),
+               f"--server={settings.trino_url}", f"--user={settings.trino_user}", *args.args]
+    return subprocess.call(command, env=ctx.env())

@@ -1,0 +1,27 @@
+"""`./lakehouse up`: start every service, keeping data."""
+
+import os
+
+from smartmeter.mode import mode
+
+NAME = "up"
+HELP = "start every service, keeping data (the pipeline loop included)"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--trino-workers", type=int, metavar="N", help="run N Trino worker processes besides the coordinator")
+    parser.add_argument("--no-pipeline", action="store_true",
+                        help="leave the pipeline loop stopped (DBT_AUTO_RUN=false keeps it running but idle)")
+
+
+def run(args, settings) -> int:
+    if mode(settings) == "docker":
+        from smartmeter import compose
+
+        if args.trino_workers:
+            os.environ["TRINO_WORKERS"] = str(args.trino_workers)
+        return compose.up(("cluster",) if args.trino_workers else ())
+    from smartmeter.native import stack
+
+    stack.up(settings, trino_workers=args.trino_workers, pipeline=not args.no_pipeline)
+    return 0
