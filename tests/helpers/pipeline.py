@@ -541,6 +541,43 @@ class IsolatedPipeline:
     def cycle(self) -> subprocess.CompletedProcess[str]:
         return self.lakehouse("pipeline", "cycle")
 
+    def start_loop(self, interval_s: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """The pipeline loop for this scope, as the pipeline service runs it; stop with stop_loop."""
+        env = {**self.env(), "DBT_RUN_INTERVAL": str(interval_s), "DBT_AUTO_RUN": "true",
+               "PIPELINE_MAINTENANCE_INTERVAL": "86400", "PIPELINE_FULL_TESTS_INTERVAL": "86400", **(extra_env or {})}
+        return subprocess.Popen(self.command("pipeline", "loop"), cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+    @staticmethod
+    def stop_loop(process: subprocess.Popen[str], timeout_s: float = 300) -> str:
+        """SIGTERM, as supervisord stops it: the loop interrupts dbt and exits 0."""
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=timeout_s)
+        assert process.returncode == 0, output[-4000:]
+        return output
+
+    def wait_caught_up(self, timeout_s: float = 900) -> None:
+        """Until the loop's latest cycle left nothing behind and no run is in progress."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            runs = self.runs()
+            if runs and runs[-1][2] == "ok" and self._kafka_drained():
+                return
+            time.sleep(3)
+        raise AssertionError(f"the loop did not catch up within {timeout_s:.0f}s: {self.runs()[-3:]}")
+
+    def _kafka_drained(self) -> bool:
+        from smartmeter.pipeline.status import topic_lag
+
+        settings = self.scoped_settings()
+        return not any(topic_lag(settings).values())
+
+    def scoped_settings(self) -> Settings:
+        import dataclasses
+
+        return dataclasses.replace(self.settings, dbt_schema_suffix=self.suffix, telemetry_topic=self.telemetry_topic,
+                                   fault_log_topic=self.fault_log_topic)
+
     def run_and_kill(self, args: Sequence[str], after_marker: str, timeout_s: float = 900) -> str:
         """Start `./lakehouse ARGS`, SIGKILL it (runner and dbt) as soon as its output shows
         `after_marker`."""

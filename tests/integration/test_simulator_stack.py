@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from smartmeter.config import REPO_ROOT
-from tests.conftest import run_lakehouse
+from tests.helpers.stack import kill_service, wait_healthy_again
 
 pytestmark = pytest.mark.integration
 
@@ -140,12 +139,8 @@ def test_fault_labels_land_in_the_csv_and_in_postgres(settings, topics, database
     assert from_csv == from_postgres
 
 
-def _kafka_pid(settings) -> int:
-    return int((settings.home / "run" / "kafka.pid").read_text().strip())
-
-
 def test_killing_the_broker_in_live_mode_loses_no_accepted_reading(settings, topics, tmp_path):
-    """SIGKILL the broker mid-stream, restart it with ./lakehouse up: every reading still arrives once."""
+    """SIGKILL the broker mid-stream; supervisord restarts it: every reading still arrives once."""
     telemetry_topic, log_topic = topics
     record = tmp_path / "record.jsonl"
     process = subprocess.Popen(
@@ -153,13 +148,9 @@ def test_killing_the_broker_in_live_mode_loses_no_accepted_reading(settings, top
          "--fault-rate", "0", "--topic", telemetry_topic, "--fault-log-topic", log_topic, "--record", str(record)],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    try:
-        time.sleep(3)
-        os.kill(_kafka_pid(settings), signal.SIGKILL)
-        time.sleep(4)
-    finally:
-        restart = run_lakehouse("up")
-    assert restart.returncode == 0, restart.stdout + restart.stderr
+    time.sleep(3)
+    old_pid = kill_service(settings, "kafka")
+    wait_healthy_again(settings, "kafka", old_pid)
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr
     assert "Delivery failures:   0" in stdout
