@@ -95,16 +95,34 @@ def _raise_keyboard_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+class ErrorReporter:
+    """The client's error callback, as in confluent-kafka's examples: report each error (once
+    while it repeats), and remember a fatal one, which ends the run."""
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+        self.fatal = None
+
+    def __call__(self, error) -> None:
+        text = str(error)
+        if text != self.last:
+            print(f"  Kafka: {text}", file=sys.stderr, flush=True)
+            self.last = text
+        if error.fatal():
+            self.fatal = error
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException
 
+    errors = ErrorReporter()
     consumer = Consumer({
         "bootstrap.servers": args.bootstrap_servers,
         "group.id": args.group,
         "auto.offset.reset": "earliest",
         "enable.auto.commit": True,
-        "error_cb": lambda error: None,
+        "error_cb": errors,
     })
     try:
         metadata = with_retries(
@@ -142,10 +160,16 @@ def main(argv: list[str] | None = None) -> int:
             message = consumer.poll(0.5)
             if summary.due():
                 print(summary.line(), flush=True)
+            if errors.fatal is not None:
+                print(f"✗ Error: fatal Kafka error, stopping: {errors.fatal}", file=sys.stderr)
+                return 1
             if message is None:
                 continue
             if message.error():
-                print(f"  Kafka: {message.error()}", file=sys.stderr)
+                if message.error().fatal():
+                    print(f"✗ Error: fatal Kafka error, stopping: {message.error()}", file=sys.stderr)
+                    return 1
+                errors(message.error())
                 continue
             summary.add()
             print(format_message(message.partition(), message.offset(), message.key(), message.value(),

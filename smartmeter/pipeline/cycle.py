@@ -141,6 +141,10 @@ class Runner:
             store.finish_run(run_id, "interrupted", error=f"runner stopped: {exc!r}")
             raise
         report.nodes = result.nodes
+        if result.interrupted:
+            # dbt cancelled its queries on SIGINT; make sure none of them is still running (or
+            # committing) before the lock is released.
+            lakehouse.stop_orphaned_writes(self.settings, self.say)
         landed_batches = [b for b in batches if self._landed(b, result)]
         store.record_offsets(run_id, landed_batches)
         report.taken = {b.topic: b.size if b in landed_batches else 0 for b in batches}

@@ -113,14 +113,20 @@ def run_dbt(settings: Settings, args: Sequence[str], batch: Mapping[str, object]
         start_new_session=True,
     )
     interrupted = False
+    previous: dict = {}
 
     def interrupt(signum, frame) -> None:
         nonlocal interrupted
         interrupted = True
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
+        # A handler of the caller's own (the loop's stop flag) learns of it too; the default ones
+        # would end us before dbt has cancelled its queries.
+        chained = previous.get(signum)
+        if callable(chained) and chained is not signal.default_int_handler:
+            chained(signum, frame)
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous.update({sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)})
     try:
         output = process.communicate()[0] if capture else None
         returncode = process.wait()

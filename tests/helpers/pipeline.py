@@ -542,17 +542,21 @@ class IsolatedPipeline:
         return self.lakehouse("pipeline", "cycle")
 
     def start_loop(self, interval_s: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        """The pipeline loop for this scope, as the pipeline service runs it; stop with stop_loop."""
+        """The pipeline loop for this scope, as the pipeline service runs it (its output to a file,
+        as supervisord does); stop with stop_loop."""
         env = {**self.env(), "DBT_RUN_INTERVAL": str(interval_s), "DBT_AUTO_RUN": "true",
                "PIPELINE_MAINTENANCE_INTERVAL": "86400", "PIPELINE_FULL_TESTS_INTERVAL": "86400", **(extra_env or {})}
-        return subprocess.Popen(self.command("pipeline", "loop"), cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.loop_log = self.settings.home / "logs" / f"pipeline-{self.suffix}.log"
+        self.loop_log.parent.mkdir(parents=True, exist_ok=True)
+        with self.loop_log.open("w") as log:
+            return subprocess.Popen(self.command("pipeline", "loop"), cwd=REPO_ROOT, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
-    @staticmethod
-    def stop_loop(process: subprocess.Popen[str], timeout_s: float = 300) -> str:
-        """SIGTERM, as supervisord stops it: the loop interrupts dbt and exits 0."""
+    def stop_loop(self, process: subprocess.Popen[str], timeout_s: float = 300) -> str:
+        """SIGTERM, as supervisord stops it: the loop interrupts dbt and exits 0. Its output."""
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=timeout_s)
+        process.wait(timeout=timeout_s)
+        output = self.loop_log.read_text()
         assert process.returncode == 0, output[-4000:]
         return output
 

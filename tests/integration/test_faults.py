@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from smartmeter.config import REPO_ROOT
 from smartmeter.native.install import apt_install
@@ -148,7 +148,7 @@ def test_dbt_killed_in_the_middle_of_a_merge(make_state):
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         running = p.query("select count(*) from system.runtime.queries where state = 'RUNNING' "
-                          f"and strpos(lower(query), '{merge}') > 0")[0][0]
+                          f"and strpos(lower(query), '{merge}') > 0 and strpos(query, 'system.runtime') = 0")[0][0]
         if running:
             break
         time.sleep(0.2)
@@ -156,6 +156,31 @@ def test_dbt_killed_in_the_middle_of_a_merge(make_state):
         raise AssertionError("never saw the MERGE into stg_telemetry_raw running")
     os.killpg(process.pid, 9)
     process.wait()
+    p.catch_up()
+    assert_matches_oracle(s)
+
+
+def test_stopping_the_loop_mid_run_interrupts_dbt_and_cancels_its_queries(make_state):
+    s = make_state()
+    p = s.pipeline
+    p.catch_up()
+    more = generate_backfill(first_devices(s.device_customers, 5), FIRST_DAY + timedelta(days=1), days=1, seed=6)
+    s.telemetry += produce(p.settings, TELEMETRY_TEST_TOPIC, more.telemetry)
+    p.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
+    loop = p.start_loop(interval_s=5)
+    merge = f"merge into \"iceberg\".\"{p.staging}\".\"stg_telemetry_raw\""
+    deadline = time.monotonic() + 600
+    while not p.query("select count(*) from system.runtime.queries where state = 'RUNNING' "
+                      f"and strpos(lower(query), '{merge}') > 0 and strpos(query, 'system.runtime') = 0")[0][0]:
+        assert time.monotonic() < deadline, "never saw the loop's MERGE running"
+        time.sleep(0.2)
+    stopped = time.monotonic()
+    output = p.stop_loop(loop)
+    print(f"loop stopped {time.monotonic() - stopped:.1f}s after SIGTERM")
+    assert "interrupted" in output, output[-3000:]
+    assert not p.query("select count(*) from system.runtime.queries where state not in ('FINISHED', 'FAILED') "
+                       f"and strpos(query, '{p.suffix}') > 0 and strpos(query, 'system.runtime') = 0")[0][0]
+    assert p.runs()[-1][2] == "interrupted"
     p.catch_up()
     assert_matches_oracle(s)
 
@@ -205,10 +230,14 @@ def test_unread_messages_deleted_by_retention_stop_the_pipeline_and_are_recorded
     recreated = p.lakehouse("pipeline", "cycle", check=False)
     assert recreated.returncode != 0 and "deleted and recreated" in recreated.stderr, recreated.stderr
     p.lakehouse("pipeline", "acknowledge-gap")
-    lines = [(f"d{i}", f"NOTE 2025-12-09 06:25:40 UTC MTR-10000 retention probe {i} " + "x" * 4000) for i in range(1000)]
-    produce(settings, FAULT_LOG_TEST_TOPIC, lines)
+    deleted = [(f"d{i}", f"NOTE 2025-12-09 06:25:40 UTC MTR-10000 retention probe {i}") for i in range(500)]
+    produce(settings, FAULT_LOG_TEST_TOPIC, deleted)
     _wait_for_log_start(admin, FAULT_LOG_TEST_TOPIC)
-    admin.alter_configs([ConfigResource("TOPIC", FAULT_LOG_TEST_TOPIC, set_config={"retention.ms": "604800000"})])
+    admin.incremental_alter_configs([ConfigResource("TOPIC", FAULT_LOG_TEST_TOPIC, incremental_configs=[
+        ConfigEntry("retention.ms", "604800000", incremental_operation=AlterConfigOpType.SET)])])[
+        ConfigResource("TOPIC", FAULT_LOG_TEST_TOPIC)].result()
+    kept = [(f"k{i}", f"NOTE 2025-12-09 06:25:40 UTC MTR-10000 retention probe kept {i}") for i in range(300)]
+    produce(settings, FAULT_LOG_TEST_TOPIC, kept)
     failed = p.lakehouse("pipeline", "cycle", check=False)
     assert failed.returncode != 0
     assert "deleted (retention) before they were loaded" in failed.stderr, failed.stderr
@@ -221,8 +250,8 @@ def test_unread_messages_deleted_by_retention_stop_the_pipeline_and_are_recorded
                                     f"where scope = '{p.suffix}' and gap_kind = 'RETENTION'")
     loaded = p.query(f"select count(*) from iceberg.{p.staging}.stg_fault_log_messages "
                      "where raw_message like '%retention probe%'")[0][0]
-    assert 0 < loaded < len(lines), "messages after the gap were loaded, those before it were lost"
-    assert recorded == [(len(lines) - loaded,)], "the gap records exactly the messages lost"
+    assert loaded == len(kept), "the messages after the gap were loaded, those deleted before it were not"
+    assert recorded == [(len(deleted),)], "the gap records exactly the messages lost"
 
 
 def test_the_clock_stepping_back_between_runs_loses_no_reading(make_state):

@@ -62,3 +62,27 @@ def test_unreachable_kafka_is_a_clear_error():
     result = _run("--bootstrap-servers", f"127.0.0.1:{port}", "--connect-retries", "1", "--connect-timeout", "1")
     assert result.returncode == 1
     assert f"cannot reach Kafka at 127.0.0.1:{port}" in result.stderr
+
+
+def test_consumer_errors_are_reported_once_while_they_repeat_and_a_fatal_one_is_kept(capsys):
+    from confluent_kafka import KafkaError
+
+    from smartmeter.consumer import ErrorReporter
+
+    report = ErrorReporter()
+    refused = KafkaError(KafkaError._TRANSPORT, "Connection refused")
+    report(refused)
+    report(refused)
+    assert report.fatal is None
+    fatal = KafkaError(KafkaError._FENCED, "fenced", fatal=True)
+    report(fatal)
+    assert report.fatal is fatal
+    assert capsys.readouterr().err.count("Connection refused") == 1
+
+
+def test_top_level_scripts_run_with_a_python_that_lacks_the_dependencies(tmp_path):
+    """A bare interpreter (no site-packages) re-runs the script in the project's environment."""
+    result = subprocess.run([sys.executable, "-S", str(REPO_ROOT / "telemetry_consumer.py"), "--help"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "--max-messages" in result.stdout
