@@ -35,6 +35,10 @@ PACKAGES = ("podman", "runc", "netavark", "aardvark-dns", "slirp4netns", "fuse-o
 # Chains netavark adds to the host's firewall; only those the stage created are removed.
 FIREWALL_CHAIN = re.compile(r"^NETAVARK")
 MIN_COMPOSE = (2, 20)
+# Processes Podman starts for containers; any that the stage started must be gone afterwards.
+HELPERS = ("conmon", "aardvark-dns", "slirp4netns", "netavark")
+# netavark keeps its run-time files (IPAM, aardvark-dns) here, whatever the configuration says.
+NETAVARK_RUN_DIR = Path("/run/containers")
 
 
 class EngineError(RuntimeError):
@@ -84,6 +88,17 @@ def _compose_binary() -> Path:
     if version < MIN_COMPOSE:
         raise EngineError(f"Docker Compose {found.version} is too old; 2.20 or newer is needed")
     return Path(found.command[0])
+
+
+def _helper_pids() -> set[int]:
+    pids = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "comm").read_text().strip() in HELPERS:
+                pids.add(int(proc.name))
+        except OSError:
+            continue
+    return pids
 
 
 def _chains(binary: str) -> dict[str, set[str]]:
@@ -166,6 +181,8 @@ class Engine:
         self.healthchecks: HealthcheckLoop | None = None
         self._firewall_before: dict[str, dict[str, set[str]]] = {}
         self._ip_forward_before: str | None = None
+        self._helpers_before: set[int] = set()
+        self._netavark_run_dir_existed = True
 
     # ------------------------------------------------------------------ configuration
     @property
@@ -253,6 +270,8 @@ class Engine:
         self._stop_stale_service()
         self._firewall_before = {b: _chains(b) for b in ("iptables", "ip6tables")}
         self._ip_forward_before = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
+        self._helpers_before = _helper_pids()
+        self._netavark_run_dir_existed = NETAVARK_RUN_DIR.exists()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log = (self.state / "podman-service.log").open("a")
         self.service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{self.socket}"],
@@ -263,11 +282,13 @@ class Engine:
             if self.service.poll() is not None or time.monotonic() > deadline:
                 raise EngineError(f"podman system service did not answer on {self.socket}; see {self.state / 'podman-service.log'}")
             time.sleep(0.5)
-        version = _run(["docker", "version", "--format", "{{.Server.Os}} {{range .Server.Components}}{{.Name}} {{.Version}} {{end}}"],
+        # Through the docker CLI, as setup will talk to it: it must be this Podman, nothing else.
+        version = _run(["docker", "version", "--format", "{{range .Server.Components}}{{.Name}}={{.Version}};{{end}}"],
                        env=self.env())
-        if version.returncode != 0 or "Podman" not in version.stdout:
+        podman = re.search(r"Podman Engine=([\d.]+)", version.stdout)
+        if version.returncode != 0 or podman is None:
             raise EngineError(f"the engine on {self.socket} is not our Podman: {version.stdout}{version.stderr}")
-        _say(f"engine: {version.stdout.strip()} on {self.socket}")
+        _say(f"engine: Podman {podman[1]} on {self.socket}")
         self.healthchecks = HealthcheckLoop(self)
         self.healthchecks.start()
 
@@ -312,12 +333,16 @@ class Engine:
         if self._ip_forward_before is not None:
             Path("/proc/sys/net/ipv4/ip_forward").write_text(self._ip_forward_before)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        if not self._netavark_run_dir_existed:
+            shutil.rmtree(NETAVARK_RUN_DIR, ignore_errors=True)
         problems += [f"process left running: {p}" for p in self.leftover_processes()]
         return problems
 
     def leftover_processes(self) -> list[str]:
-        """Processes of this engine (conmon, aardvark-dns, the service) still alive, as `pid command`."""
+        """Processes of this engine still alive, as `pid command`: any naming its directories, and
+        container helpers (conmon, aardvark-dns, ...) started since the engine started."""
         marks = (str(self.run_dir).encode(), str(self.state).encode())
+        new_helpers = _helper_pids() - self._helpers_before
         found = []
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit() or int(proc.name) == os.getpid():
@@ -326,7 +351,7 @@ class Engine:
                 cmdline = (proc / "cmdline").read_bytes()
             except OSError:
                 continue
-            if any(mark in cmdline for mark in marks):
+            if int(proc.name) in new_helpers or any(mark in cmdline for mark in marks):
                 command = cmdline.replace(b"\0", b" ").decode(errors="replace")
                 found.append(f"{proc.name} {command[:200]}")
         return found
