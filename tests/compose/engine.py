@@ -335,8 +335,25 @@ class Engine:
         shutil.rmtree(self.run_dir, ignore_errors=True)
         if not self._netavark_run_dir_existed:
             shutil.rmtree(NETAVARK_RUN_DIR, ignore_errors=True)
-        problems += [f"process left running: {p}" for p in self.leftover_processes()]
+        problems += [f"process left running: {p}" for p in self._stop_leftovers()]
         return problems
+
+    def _stop_leftovers(self, grace_s: float = 30) -> list[str]:
+        """Wait for the engine's processes to end; then stop those that name its directories (conmon
+        keeps an exec session's monitor up to 5 minutes after its container is gone)."""
+        deadline = time.monotonic() + grace_s
+        while (left := self.leftover_processes()) and time.monotonic() < deadline:
+            time.sleep(1)
+        marks = (str(self.run_dir), str(self.state))
+        for entry in left:
+            pid, _, command = entry.partition(" ")
+            if any(mark in command for mark in marks):
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        time.sleep(1)
+        return self.leftover_processes()
 
     def leftover_processes(self) -> list[str]:
         """Processes of this engine still alive, as `pid command`: any naming its directories, and
@@ -353,7 +370,7 @@ class Engine:
                 continue
             if int(proc.name) in new_helpers or any(mark in cmdline for mark in marks):
                 command = cmdline.replace(b"\0", b" ").decode(errors="replace")
-                found.append(f"{proc.name} {command[:200]}")
+                found.append(f"{proc.name} {command}")
         return found
 
     def _remove_firewall_chains(self) -> list[str]:

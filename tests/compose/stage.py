@@ -116,7 +116,7 @@ def main(pytest_args: list[str]) -> int:
         if not failed:
             print("== compose stage: pytest tests/compose", flush=True)
             mark = time.monotonic()
-            code = subprocess.call([sys.executable, "-m", "pytest", "tests/compose", *pytest_args], cwd=REPO_ROOT, env=env)
+            code = subprocess.call([sys.executable, "-m", "pytest", "-v", "tests/compose", *pytest_args], cwd=REPO_ROOT, env=env)
             times["tests"] = time.monotonic() - mark
             if code != 0:
                 failed = "pytest collected no tests" if code == 5 else f"pytest tests/compose failed (exit {code})"
@@ -133,7 +133,7 @@ def main(pytest_args: list[str]) -> int:
     print("compose stage times: " + ", ".join(f"{name} {seconds:.0f}s" for name, seconds in times.items()), flush=True)
     (engine.state / "last-times.json").write_text(json.dumps(times, indent=1))
     for problem in problems:
-        print(f"clean-up: {problem}", file=sys.stderr)
+        print(f"clean-up: {problem[:300]}", file=sys.stderr)
     if failed:
         print(f"compose stage FAILED: {failed}", file=sys.stderr)
     return 1 if failed or problems else 0
