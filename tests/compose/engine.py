@@ -329,6 +329,7 @@ class Engine:
                 os.killpg(self.service.pid, signal.SIGKILL)
                 self.service.wait()
         (self.state / "podman-service.pid").unlink(missing_ok=True)
+        problems += self._unmount()
         problems += self._remove_firewall_chains()
         if self._ip_forward_before is not None:
             Path("/proc/sys/net/ipv4/ip_forward").write_text(self._ip_forward_before)
@@ -372,6 +373,18 @@ class Engine:
                 command = cmdline.replace(b"\0", b" ").decode(errors="replace")
                 found.append(f"{proc.name} {command}")
         return found
+
+    def _mounts(self) -> list[str]:
+        mounted = {line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()}
+        return sorted((m for m in mounted if Path(m).is_relative_to(self.state) or Path(m).is_relative_to(self.run_dir)),
+                      key=len, reverse=True)
+
+    def _unmount(self) -> list[str]:
+        """The overlay driver leaves its home bind-mounted (storage/overlay), sometimes layers too."""
+        for _ in range(3):
+            for mount_point in self._mounts():
+                _run(["umount", mount_point])
+        return [f"still mounted: {m}" for m in self._mounts()]
 
     def _remove_firewall_chains(self) -> list[str]:
         problems = []
