@@ -367,7 +367,10 @@ class Engine:
                 continue
             try:
                 cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
+                state = (proc / "stat").read_text().rpartition(")")[2].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state == "Z":  # already dead, only not yet reaped by its parent
                 continue
             if int(proc.name) in new_helpers or any(mark in cmdline for mark in marks):
                 command = cmdline.replace(b"\0", b" ").decode(errors="replace")
