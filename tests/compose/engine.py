@@ -339,7 +339,7 @@ class Engine:
         problems += [f"process left running: {p}" for p in self._stop_leftovers()]
         return problems
 
-    def _stop_leftovers(self, grace_s: float = 30) -> list[str]:
+    def _stop_leftovers(self, grace_s: float = 10) -> list[str]:
         """Wait for the engine's processes to end; then stop those that name its directories (conmon
         keeps an exec session's monitor up to 5 minutes after its container is gone)."""
         deadline = time.monotonic() + grace_s

@@ -116,7 +116,8 @@ def main(pytest_args: list[str]) -> int:
         if not failed:
             print("== compose stage: pytest tests/compose", flush=True)
             mark = time.monotonic()
-            code = subprocess.call([sys.executable, "-m", "pytest", "-v", "tests/compose", *pytest_args], cwd=REPO_ROOT, env=env)
+            pytest = [sys.executable, "-m", "pytest", "-v", "--durations=0", "tests/compose", *pytest_args]
+            code = subprocess.call(pytest, cwd=REPO_ROOT, env=env)
             times["tests"] = time.monotonic() - mark
             if code != 0:
                 failed = "pytest collected no tests" if code == 5 else f"pytest tests/compose failed (exit {code})"
