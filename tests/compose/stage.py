@@ -1,4 +1,5 @@
-"""The compose test stage: docker-compose.yml run for real on Podman, end to end (`./lakehouse test --compose`).
+"""The compose test stage: docker-compose.yml run for real on Podman, end to end (`./lakehouse test --compose`,
+which runs `python -m tests.compose.stage [pytest arguments]`).
 
 1. a private Podman engine (tests/compose/engine.py), installed with apt when missing;
 2. stand-in images tagged as docker-compose.yml names them (tests/compose/images.py), cached;
@@ -138,3 +139,7 @@ def main(pytest_args: list[str]) -> int:
     if failed:
         print(f"compose stage FAILED: {failed}", file=sys.stderr)
     return 1 if failed or problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
