@@ -1,23 +1,30 @@
-"""Running Trino statements from Python and printing results as a table."""
+"""The one way this project talks to Trino from Python, and how results print as a table."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from smartmeter.config import Settings
+from smartmeter.errors import LakehouseError
 
 
 def connect(settings: Settings, **kwargs: Any):
     import trino
 
+    # trino sets its own loggers to INFO on import (each retry, a keyring notice): quieter here.
+    logging.getLogger("trino").setLevel(logging.WARNING)
     return trino.dbapi.connect(
         host=settings.trino_host, port=settings.trino_port, user=settings.trino_user, **kwargs
     )
 
 
 def query(settings: Settings, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and rows of one statement."""
+    """Column names and rows of one statement. An unreachable Trino is a LakehouseError that says
+    what to do; a failing statement raises trino's TrinoQueryError."""
+    from trino.exceptions import TrinoConnectionError
+
     conn = connect(settings)
     try:
         cur = conn.cursor()
@@ -25,6 +32,9 @@ def query(settings: Settings, sql: str) -> tuple[list[str], list[tuple[Any, ...]
         rows = [tuple(r) for r in cur.fetchall()]
         columns = [d[0] for d in cur.description or []]
         return columns, rows
+    except (TrinoConnectionError, OSError) as exc:
+        raise LakehouseError(f"Cannot reach Trino at {settings.trino_url}. Is the stack up? Check with "
+                             "./lakehouse status, start it with ./lakehouse up") from exc
     finally:
         conn.close()
 

@@ -33,25 +33,43 @@ def test_port_taken_names_the_port_and_the_variable_to_change():
 
 
 def test_service_dying_while_starting_shows_its_log(tmp_path):
-    log, pid = tmp_path / "svc.log", tmp_path / "svc.pid"
-    process.spawn(["sh", "-c", "echo 'FATAL: config broken at line 7'; exit 3"], log_file=log, pid_file=pid)
+    log = tmp_path / "svc.log"
+    log.write_text("starting\nFATAL: config broken at line 7\n")
     with pytest.raises(StackError) as err:
-        process.wait_until(lambda: False, service="svc", pid_file=pid, log_file=log, timeout_s=30, progress=lambda _: None)
-    assert "svc exited while starting" in str(err.value)
+        process.wait_until(lambda: False, service="svc", state=lambda: "BACKOFF", log_file=log, timeout_s=30,
+                           progress=lambda _: None)
+    assert "svc exited while starting (BACKOFF)" in str(err.value)
     assert "FATAL: config broken at line 7" in str(err.value)
 
 
-def test_service_never_healthy_times_out_and_stop_kills_it(tmp_path):
-    log, pid = tmp_path / "svc.log", tmp_path / "svc.pid"
-    process.spawn(["sleep", "60"], log_file=log, pid_file=pid)
+def test_service_never_healthy_times_out_with_its_log(tmp_path):
+    log = tmp_path / "svc.log"
+    log.write_text("still warming up\n")
     with pytest.raises(StackError) as err:
-        process.wait_until(lambda: False, service="svc", pid_file=pid, log_file=log, timeout_s=1, progress=lambda _: None)
+        process.wait_until(lambda: False, service="svc", state=lambda: "RUNNING", log_file=log, timeout_s=1,
+                           progress=lambda _: None)
     assert "did not become healthy within 1s" in str(err.value)
-    running = process.read_pid(pid)
-    assert running is not None
-    assert process.stop(pid, timeout_s=5)
-    assert not process.is_alive(running)
-    assert not pid.exists()
+    assert "still warming up" in str(err.value)
+
+
+def test_supervisord_config_restarts_crashes_rotates_logs_and_holds_no_secret(tmp_path, monkeypatch):
+    from smartmeter.native.services import CORE_SERVICES, PipelineLoop
+    from smartmeter.native.supervisor import render_config
+
+    monkeypatch.setenv("POSTGRES_PASSWORD", "s3cret-password")
+    ctx = Context(settings=load_settings(), layout=Layout(tmp_path))
+    text = render_config(ctx, [*CORE_SERVICES, PipelineLoop()])
+    sections = {name: dict(line.split("=", 1) for line in body.strip().splitlines())
+                for name, body in (part.split("]\n", 1) for part in text.split("[")[1:])}
+    for name in ("postgres", "objectstore", "kafka", "trino", "pipeline"):
+        program = sections[f"program:{name}"]
+        assert program["autorestart"] == "unexpected" and program["exitcodes"] == "0", name
+        assert program["stdout_logfile"] == str(tmp_path / "logs" / f"{name}.log")
+        assert program["stdout_logfile_maxbytes"] == "50MB" and program["stdout_logfile_backups"] == "3"
+    assert sections["program:postgres"]["stopsignal"] == "INT", "fast shutdown"
+    assert "smartmeter.native.launch kafka" in sections["program:kafka"]["command"]
+    assert "s3cret-password" not in text
+    assert sections["eventlistener:restarts"]["events"] == "PROCESS_STATE_EXITED"
 
 
 def _fake_java_home(root: Path, version: str) -> Path:
