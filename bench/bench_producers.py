@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from smartmeter.calendar import local_days_window  # noqa: E402
-from smartmeter.config import load_settings  # noqa: E402
-from smartmeter.simulator.chaos import ChaosRates, TelemetryChaos  # noqa: E402
-from smartmeter.simulator.fleet import Fleet  # noqa: E402
-from smartmeter.simulator.masterdata import synthetic_fleet  # noqa: E402
-from smartmeter.simulator.producer import ProducerOptions, ProducerStats, create_producer  # noqa: E402
-from smartmeter.simulator.runner import Simulation  # noqa: E402
+from smartmeter.calendar import local_days_window
+from smartmeter.config import load_settings
+from smartmeter.simulator.chaos import ChaosRates, TelemetryChaos
+from smartmeter.simulator.fleet import Fleet
+from smartmeter.simulator.masterdata import synthetic_fleet
+from smartmeter.simulator.producer import ProducerOptions, ProducerStats, create_producer
+from smartmeter.simulator.runner import Simulation
 
 START_DAY = date(2025, 12, 1)
 

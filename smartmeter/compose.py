@@ -216,7 +216,7 @@ def _unready(services: Sequence[str]) -> list[str]:
 # --------------------------------------------------------------------------- initialisation
 
 def _topics() -> tuple[str, ...]:
-    from smartmeter.native.services import TOPICS  # noqa: PLC0415 - the same topics as native mode
+    from smartmeter.native.services import TOPICS
 
     return TOPICS
 

@@ -112,11 +112,10 @@ class ErrorReporter:
             self.fatal = error
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException
+def _connect(args, errors: ErrorReporter):
+    """A consumer whose topic exists, or None after saying why."""
+    from confluent_kafka import Consumer, KafkaException
 
-    errors = ErrorReporter()
     consumer = Consumer({
         "bootstrap.servers": args.bootstrap_servers,
         "group.id": args.group,
@@ -133,12 +132,45 @@ def main(argv: list[str] | None = None) -> int:
     except ServiceUnavailable as exc:
         print(f"✗ Error: {exc}", file=sys.stderr)
         consumer.close()
-        return 1
+        return None
     if args.topic not in metadata.topics:
         print(f"✗ Error: topic {args.topic!r} does not exist at {args.bootstrap_servers}; "
               f"existing topics: {', '.join(sorted(t for t in metadata.topics if not t.startswith('__')))}",
               file=sys.stderr)
         consumer.close()
+        return None
+    return consumer
+
+
+def _consume(consumer, args, errors: ErrorReporter, summary: RateSummary) -> int:
+    """Print messages until --max-messages (or Ctrl+C); 1 on a fatal Kafka error."""
+    while args.max_messages is None or summary.count < args.max_messages:
+        message = consumer.poll(0.5)
+        if summary.due():
+            print(summary.line(), flush=True)
+        fatal = errors.fatal or (message.error() if message is not None and message.error() and
+                                 message.error().fatal() else None)
+        if fatal is not None:
+            print(f"✗ Error: fatal Kafka error, stopping: {fatal}", file=sys.stderr)
+            return 1
+        if message is None:
+            continue
+        if message.error():
+            errors(message.error())
+            continue
+        summary.add()
+        print(format_message(message.partition(), message.offset(), message.key(), message.value(), args.compact),
+              flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from confluent_kafka import OFFSET_BEGINNING
+
+    errors = ErrorReporter()
+    consumer = _connect(args, errors)
+    if consumer is None:
         return 1
 
     def on_assign(consumer_, partitions) -> None:
@@ -155,29 +187,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{' from the beginning' if args.from_beginning else ''} (Ctrl+C to stop)")
     print(RULE)
     summary = RateSummary()
+    code = 0
     try:
-        while args.max_messages is None or summary.count < args.max_messages:
-            message = consumer.poll(0.5)
-            if summary.due():
-                print(summary.line(), flush=True)
-            if errors.fatal is not None:
-                print(f"✗ Error: fatal Kafka error, stopping: {errors.fatal}", file=sys.stderr)
-                return 1
-            if message is None:
-                continue
-            if message.error():
-                if message.error().fatal():
-                    print(f"✗ Error: fatal Kafka error, stopping: {message.error()}", file=sys.stderr)
-                    return 1
-                errors(message.error())
-                continue
-            summary.add()
-            print(format_message(message.partition(), message.offset(), message.key(), message.value(),
-                                 args.compact), flush=True)
+        code = _consume(consumer, args, errors, summary)
     except KeyboardInterrupt:
         print("\nStopping.", file=sys.stderr)
     finally:
         consumer.close()
     print(RULE)
     print(summary.final())
-    return 0
+    return code

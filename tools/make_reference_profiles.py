@@ -32,8 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from smartmeter.calendar import SATURDAY, SUNDAY, WEEKDAY  # noqa: E402
-from smartmeter.simulator.profiles import REFERENCE_PROFILES_CSV, SEASONS, season_of  # noqa: E402
+from smartmeter.calendar import SATURDAY, SUNDAY, WEEKDAY
+from smartmeter.simulator.profiles import REFERENCE_PROFILES_CSV, SEASONS, season_of
 
 REFERENCE_YEAR = 2025
 DAY_TYPES = (WEEKDAY, SATURDAY, SUNDAY)

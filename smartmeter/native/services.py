@@ -358,7 +358,7 @@ class Kafka(Service):
         for topic, future in admin.create_topics(wanted).items() if wanted else []:
             try:
                 future.result(30)
-            except Exception as exc:  # noqa: BLE001 - any broker error is reported the same way
+            except Exception as exc:
                 raise LakehouseError(f"creating Kafka topic {topic} failed: {exc}") from exc
 
 

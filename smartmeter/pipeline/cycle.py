@@ -114,8 +114,10 @@ class Runner:
     def _cycle_args(self, batches: Sequence[TopicBatch], master_changed: bool, project_changed: bool,
                     unfinished: bool) -> list[str]:
         if project_changed:
-            # New or changed models, views and seeds: build everything once (unit tests run in CI).
-            return ["build", "--exclude", "resource_type:unit_test"]
+            # New or changed models, views and seeds: build all of them once, with the guard tests;
+            # the full test suite runs on its schedule and in ./lakehouse dbt build.
+            return ["build", "--select", "resource_type:model", "resource_type:seed", GUARD_TESTS,
+                    "--indirect-selection", "empty"]
         topics = {t.key: t for t in pipeline_topics(self.settings)}
         # After a run that did not finish, models downstream of every topic may have work left.
         selectors = [f"{topics[b.key].dbt_source}+,resource_type:model" for b in batches if b.size or unfinished]

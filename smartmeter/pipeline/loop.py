@@ -114,6 +114,20 @@ class Loop:
         return (f"disk almost full: {free_pct:.1f}% ({usage.free / 2**30:.1f} GiB) free at {path}, "
                 f"below DISK_WARN_FREE_PCT={self.settings.disk_warn_free_pct}; expire data or add space")
 
+    def _cycle(self, number: int) -> tuple[CycleReport | None, str | None]:
+        """One cycle, logged; its report (None when it could not run) and error."""
+        try:
+            report = self.runner.cycle()
+        except PipelineGapError as exc:
+            self.log(f"cycle {number} STOPPED: {exc}")
+            return None, str(exc)
+        except LakehouseError as exc:
+            self.log(f"cycle {number} FAILED: {exc}; next attempt in {self.settings.dbt_run_interval_s}s")
+            return None, str(exc)
+        if report.status != "idle" or number == 1:
+            self.log(f"cycle {number}: {report.summary()}")
+        return report, report.error if report.status not in ("ok", "idle") else None
+
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
@@ -132,19 +146,7 @@ class Loop:
         while not self.stopping:
             started = time.monotonic()
             cycles += 1
-            report, error = None, None
-            try:
-                report = self.runner.cycle()
-                if report.status != "idle" or cycles == 1:
-                    self.log(f"cycle {cycles}: {report.summary()}")
-                if report.status not in ("ok", "idle"):
-                    error = report.error
-            except PipelineGapError as exc:
-                error = str(exc)
-                self.log(f"cycle {cycles} STOPPED: {exc}")
-            except LakehouseError as exc:
-                error = str(exc)
-                self.log(f"cycle {cycles} FAILED: {exc}; next attempt in {interval}s")
+            report, error = self._cycle(cycles)
             try:
                 disk = self._check_disk()
                 if disk:

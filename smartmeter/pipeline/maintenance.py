@@ -153,7 +153,7 @@ def maintain(settings: Settings, args: argparse.Namespace, progress=print) -> li
             trino = Trino(settings)
             schemas = args.schemas or [settings.schema(base) for base in DEFAULT_SCHEMAS]
             tables = list_tables(trino, args.catalog, schemas, args.tables)
-        except Exception as exc:  # noqa: BLE001 - one clear message for any connection problem
+        except Exception as exc:
             raise LakehouseError(f"cannot list tables through Trino at {settings.trino_url}: {exc}. "
                                  "Is the stack running? Check with ./lakehouse status.") from exc
         reports = []

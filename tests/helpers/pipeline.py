@@ -70,7 +70,7 @@ def recreate_topics(settings: Settings, topics: Sequence[str], partitions: int =
             ).values():
                 future.result()
             return
-        except Exception as exc:  # noqa: BLE001 - topic still being deleted: retry
+        except Exception as exc:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"could not recreate topics {topics}: {exc}") from exc
             time.sleep(1)

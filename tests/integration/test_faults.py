@@ -311,7 +311,7 @@ def _create_when_deleted(admin: AdminClient, topic: NewTopic, timeout_s: float =
         try:
             admin.create_topics([topic])[topic.topic].result()
             return
-        except Exception:  # noqa: BLE001 - still being deleted
+        except Exception:
             if time.monotonic() > deadline:
                 raise
             time.sleep(1)
