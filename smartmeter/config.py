@@ -91,6 +91,17 @@ class Settings:
     maintenance_interval_s: int
     snapshot_retention: str
     disk_warn_free_pct: int
+    # Dashboards (Apache Superset, smartmeter/dashboards.py).
+    dashboards: bool
+    superset_port: int
+    superset_workers: int
+    superset_admin_user: str
+    superset_admin_password: str
+    superset_secret_key: str
+    superset_db: str
+    superset_db_user: str
+    superset_db_password: str
+    superset_trino_user: str
 
     @property
     def trino_url(self) -> str:
@@ -142,4 +153,15 @@ def load_settings() -> Settings:
         maintenance_interval_s=env_int("PIPELINE_MAINTENANCE_INTERVAL", 3600),
         snapshot_retention=env("ICEBERG_SNAPSHOT_RETENTION", "1d"),
         disk_warn_free_pct=env_int("DISK_WARN_FREE_PCT", 10),
+        dashboards=env_bool("LAKEHOUSE_DASHBOARDS", True),
+        superset_port=env_int("SUPERSET_PORT", 8088),
+        superset_workers=env_int("SUPERSET_WORKERS", 2),
+        superset_admin_user=env("SUPERSET_ADMIN_USER", "admin"),
+        superset_admin_password=env("SUPERSET_ADMIN_PASSWORD"),
+        superset_secret_key=env("SUPERSET_SECRET_KEY"),
+        superset_db=env("SUPERSET_DB", "superset"),
+        superset_db_user=env("SUPERSET_DB_USER", "superset"),
+        superset_db_password=env("SUPERSET_DB_PASSWORD"),
+        # The Trino user dashboards query as (Trino access control can scope it to the marts).
+        superset_trino_user=env("SUPERSET_TRINO_USER", "superset"),
     )
