@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from smartmeter import dashboards
 from smartmeter.config import Settings, environment
 from smartmeter.errors import LakehouseError
 from smartmeter.native import artifacts
@@ -99,6 +100,9 @@ class Service:
 
     def initialise(self, ctx: Context) -> None:
         """Objects a fresh stack needs (databases, bucket, topics, schemas); idempotent."""
+
+    def before_start(self, ctx: Context) -> None:
+        """Work before supervisord starts it, once the earlier stages are healthy."""
 
     def before_stop(self, ctx: Context) -> None:
         """Work before supervisord sends the stop signal."""
@@ -214,16 +218,19 @@ class Postgres(Service):
                 cur.execute(sql.SQL("create database {}").format(sql.Identifier(ctx.settings.postgres_db)))
         conn.close()
         # The same files, in the same order, as the postgres image's docker-entrypoint-initdb.d.
-        psql = str(postgres_bin_dir() / "psql")
-        env = ctx.env(PGPASSWORD=ctx.settings.postgres_password)
         for script in sorted(POSTGRES_INIT.glob("*.sql")):
-            result = subprocess.run(
-                [psql, "-v", "ON_ERROR_STOP=1", "-q", "-h", "127.0.0.1", "-p", str(self.port(ctx)),
-                 "-U", ctx.settings.postgres_user, "-d", ctx.settings.postgres_db, "-f", str(script)],
-                capture_output=True, text=True, env=env,
-            )
-            if result.returncode != 0:
-                raise LakehouseError(f"{script.name} failed:\n{result.stderr}")
+            self.run_script(ctx, script)
+
+    def run_script(self, ctx: Context, script: Path) -> None:
+        """One postgres-init file with psql, as the postgres image runs it (scripts read the
+        environment with \\getenv)."""
+        result = subprocess.run(
+            [str(postgres_bin_dir() / "psql"), "-v", "ON_ERROR_STOP=1", "-q", "-h", "127.0.0.1", "-p", str(self.port(ctx)),
+             "-U", ctx.settings.postgres_user, "-d", ctx.settings.postgres_db, "-f", str(script)],
+            capture_output=True, text=True, env=ctx.env(PGPASSWORD=ctx.settings.postgres_password),
+        )
+        if result.returncode != 0:
+            raise LakehouseError(f"{script.name} failed:\n{result.stderr}")
 
     def endpoint(self, ctx: Context) -> str:
         return f"postgresql://{ctx.settings.postgres_user}@localhost:{self.port(ctx)}/{ctx.settings.postgres_db}"
@@ -491,12 +498,48 @@ class PipelineLoop(Service):
         return f"pipeline loop, log {ctx.layout.log_file(self.name)}"
 
 
+class Superset(Service):
+    """The dashboards: Apache Superset (gunicorn) in its own virtualenv, metadata in PostgreSQL.
+    Its logic (configuration, initialisation, dashboards as code) is in smartmeter/dashboards.py."""
+
+    name = "superset"
+    port_env = "SUPERSET_PORT"
+    stop_wait_s = 30
+
+    def port(self, ctx: Context) -> int:
+        return ctx.settings.superset_port
+
+    def prepare(self, ctx: Context) -> None:
+        dashboards.install(ctx.layout)
+
+    def environment(self, ctx: Context) -> dict[str, str]:
+        return dashboards.environment(ctx.settings, ctx.layout, ctx.env())
+
+    def before_start(self, ctx: Context) -> None:
+        """Its database and role (a stack older than the dashboards has none), then migrations,
+        the admin and the dashboards, as compose's superset-init does."""
+        Postgres().run_script(ctx, dashboards.DATABASE_SCRIPT)
+        dashboards.initialise(ctx.layout, self.environment(ctx), ctx.layout.log_file(self.name))
+
+    def command(self, ctx: Context) -> list[str]:
+        return dashboards.serve_command(ctx.settings, ctx.layout)
+
+    def healthy(self, ctx: Context) -> bool:
+        return dashboards.healthy(ctx.settings)
+
+    def timeout_s(self) -> float:
+        return 180.0
+
+    def endpoint(self, ctx: Context) -> str:
+        return f"http://localhost:{self.port(ctx)} (dashboards; user {ctx.settings.superset_admin_user}, password in .env)"
+
+
 CORE_SERVICES: tuple[Service, ...] = (Postgres(), ObjectStore(), Kafka(), Trino())
 
 
 def service_named(name: str) -> Service:
     """A service by its program name (trino-worker-N included)."""
-    for service in (*CORE_SERVICES, PipelineLoop()):
+    for service in (*CORE_SERVICES, PipelineLoop(), Superset()):
         if service.name == name:
             return service
     if name.startswith("trino-worker-") and name.rsplit("-", 1)[1].isdigit():

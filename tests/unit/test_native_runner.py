@@ -53,23 +53,48 @@ def test_service_never_healthy_times_out_with_its_log(tmp_path):
 
 
 def test_supervisord_config_restarts_crashes_rotates_logs_and_holds_no_secret(tmp_path, monkeypatch):
-    from smartmeter.native.services import CORE_SERVICES, PipelineLoop
+    from smartmeter.native.services import CORE_SERVICES, PipelineLoop, Superset
     from smartmeter.native.supervisor import render_config
 
     monkeypatch.setenv("POSTGRES_PASSWORD", "s3cret-password")
+    monkeypatch.setenv("SUPERSET_ADMIN_PASSWORD", "s3cret-admin")
+    monkeypatch.setenv("SUPERSET_SECRET_KEY", "s3cret-key")
     ctx = Context(settings=load_settings(), layout=Layout(tmp_path))
-    text = render_config(ctx, [*CORE_SERVICES, PipelineLoop()])
+    text = render_config(ctx, [*CORE_SERVICES, PipelineLoop(), Superset()])
     sections = {name: dict(line.split("=", 1) for line in body.strip().splitlines())
                 for name, body in (part.split("]\n", 1) for part in text.split("[")[1:])}
-    for name in ("postgres", "objectstore", "kafka", "trino", "pipeline"):
+    for name in ("postgres", "objectstore", "kafka", "trino", "pipeline", "superset"):
         program = sections[f"program:{name}"]
         assert program["autorestart"] == "unexpected" and program["exitcodes"] == "0", name
         assert program["stdout_logfile"] == str(tmp_path / "logs" / f"{name}.log")
         assert program["stdout_logfile_maxbytes"] == "50MB" and program["stdout_logfile_backups"] == "3"
     assert sections["program:postgres"]["stopsignal"] == "INT", "fast shutdown"
     assert "smartmeter.native.launch kafka" in sections["program:kafka"]["command"]
-    assert "s3cret-password" not in text
+    assert "smartmeter.native.launch superset" in sections["program:superset"]["command"]
+    assert "s3cret-password" not in text and "s3cret-admin" not in text and "s3cret-key" not in text
     assert sections["eventlistener:restarts"]["events"] == "PROCESS_STATE_EXITED"
+
+
+def test_superset_listens_on_loopback_and_reads_the_shared_config(tmp_path, monkeypatch):
+    from smartmeter import dashboards
+    from smartmeter.native.services import Superset
+
+    monkeypatch.setenv("SUPERSET_PORT", "28088")
+    ctx = Context(settings=load_settings(), layout=Layout(tmp_path))
+    command = Superset().command(ctx)
+    assert command[0] == str(tmp_path / "superset-venv" / "bin" / "gunicorn")
+    assert command[command.index("--bind") + 1] == "127.0.0.1:28088"
+    env = Superset().environment(ctx)
+    assert env["SUPERSET_CONFIG_PATH"] == str(dashboards.SUPERSET_CONFIG) and dashboards.SUPERSET_CONFIG.is_file()
+    assert env["SUPERSET_HOME"] == str(tmp_path / "data" / "superset"), "wiped with the rest of the data by a fresh setup"
+
+
+def test_superset_without_its_secrets_says_which_to_set(tmp_path, monkeypatch):
+    from smartmeter.native.services import Superset
+
+    monkeypatch.setenv("SUPERSET_SECRET_KEY", "")
+    with pytest.raises(LakehouseError, match="set SUPERSET_SECRET_KEY in .env"):
+        Superset().environment(Context(settings=load_settings(), layout=Layout(tmp_path)))
 
 
 def _fake_java_home(root: Path, version: str) -> Path:
@@ -121,10 +146,11 @@ def test_kafka_config_keeps_shared_settings_and_sets_native_ones(tmp_path, monke
 
 
 def test_default_ports_match_the_contract(monkeypatch):
-    for name in ("KAFKA_PORT", "KAFKA_BOOTSTRAP_SERVERS", "TRINO_PORT", "POSTGRES_PORT", "S3_PORT", "S3_ENDPOINT"):
+    for name in ("KAFKA_PORT", "KAFKA_BOOTSTRAP_SERVERS", "TRINO_PORT", "POSTGRES_PORT", "S3_PORT", "S3_ENDPOINT", "SUPERSET_PORT"):
         monkeypatch.delenv(name, raising=False)
     settings = load_settings()
     assert (settings.kafka_port, settings.trino_port, settings.postgres_port, settings.s3_port) == (19092, 8081, 5432, 9000)
+    assert settings.superset_port == 8088
     assert settings.kafka_bootstrap_servers == "localhost:19092"
     assert settings.s3_endpoint == "http://localhost:9000"
 
