@@ -26,11 +26,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from smartmeter.config import REPO_ROOT, env, env_int
+from smartmeter.config import REPO_ROOT, env, env_bool, env_int
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
-ONE_SHOT_SERVICES = frozenset({"objectstore-init"})
+ONE_SHOT_SERVICES = frozenset({"objectstore-init", "superset-init"})
 """Services that run once and exit; they are done when they exited 0 (no healthcheck)."""
+DASHBOARD_SERVICES = frozenset({"superset-init", "superset"})
+"""Left out when LAKEHOUSE_DASHBOARDS=false."""
 ALL_PROFILES = ("cluster",)
 """Profiles `down` includes, so a fresh setup also removes Trino workers started with --profile cluster."""
 MIN_COMPOSE_VERSION = (2, 20)
@@ -151,10 +153,12 @@ def service_state(service: str, containers: Sequence[dict]) -> ServiceState:
     return ServiceState(service, worst[0], ", ".join(part for part in (worst[1], count) if part))
 
 
-def expected_services() -> list[str]:
-    """The services of the active profiles (COMPOSE_PROFILES is honoured by compose itself)."""
-    out = _check(_compose("config", "--services"), "docker compose config --services")
-    return [line.strip() for line in out.splitlines() if line.strip()]
+def expected_services(*flags: str, dashboards: bool = True) -> list[str]:
+    """The services of the active profiles (COMPOSE_PROFILES is honoured by compose itself), without
+    Superset's when dashboards are off."""
+    out = _check(_compose(*flags, "config", "--services"), "docker compose config --services")
+    dashboards = dashboards and env_bool("LAKEHOUSE_DASHBOARDS", True)
+    return [name for line in out.splitlines() if (name := line.strip()) and (dashboards or name not in DASHBOARD_SERVICES)]
 
 
 def containers() -> list[dict]:
@@ -288,6 +292,8 @@ def endpoints() -> list[tuple[str, str]]:
         ("PostgreSQL", pg),
         ("S3 API", f"http://localhost:{env_int('S3_PORT', 9000)} (bucket {env('S3_BUCKET', 'lakehouse')}; S3Proxy has no web console)"),
         ("dbt loop", "docker logs -f dbt-transformations"),
+        ("Dashboards", f"http://localhost:{env_int('SUPERSET_PORT', 8088)} (Superset; user {env('SUPERSET_ADMIN_USER', 'admin')}, "
+                       "password SUPERSET_ADMIN_PASSWORD in .env)"),
     ]
 
 
@@ -318,7 +324,7 @@ def setup() -> int:
         services = expected_services()
         step_services = services
         # On failure, the logs shown are those of the services that are not healthy (see below).
-        _check(_compose("up", "-d", "--build", capture=False, timeout_s=None), "docker compose up -d")
+        _check(_compose("up", "-d", "--build", *services, capture=False, timeout_s=None), "docker compose up -d")
 
         _say(f"[3/5] waiting for healthchecks (timeout {_health_timeout():.0f}s)")
         wait_healthy(services, _health_timeout())
@@ -349,16 +355,14 @@ def setup() -> int:
         return 130
 
 
-def up(profiles: Sequence[str] = ()) -> int:
+def up(profiles: Sequence[str] = (), dashboards: bool = True) -> int:
     """Start, keeping data (volumes), and wait for the healthchecks."""
     services: list[str] = []
     try:
         preflight()
         flags = [arg for p in profiles for arg in ("--profile", p)]
-        services = expected_services() if not flags else [
-            line.strip() for line in _check(_compose(*flags, "config", "--services"), "config").splitlines() if line.strip()
-        ]
-        _check(_compose(*flags, "up", "-d", capture=False, timeout_s=None), "docker compose up -d")
+        services = expected_services(*flags, dashboards=dashboards)
+        _check(_compose(*flags, "up", "-d", *services, capture=False, timeout_s=None), "docker compose up -d")
         wait_healthy(services, _health_timeout())
         _print_endpoints()
         return 0
@@ -391,6 +395,11 @@ def status() -> bool:
         all_ready &= st.ready
         _say(f"{service:<22} {st.state:<10} {st.detail}")
     return all_ready
+
+
+def run_once(service: str) -> int:
+    """A one-shot service again (superset-init: migrations and the dashboards import)."""
+    return subprocess.call(compose_command("run", "--rm", service), cwd=REPO_ROOT)
 
 
 def logs(service: str, lines: int = 100, follow: bool = False) -> int:

@@ -9,7 +9,7 @@ which runs `python -m tests.compose.stage [pytest arguments]`).
 5. everything removed again (containers, networks, volumes, firewall chains, the engine),
    whatever happened; only the image cache stays.
 
-Host ports: KAFKA_PORT, TRINO_PORT, POSTGRES_PORT, S3_PORT and KAFKA_UI_PORT are used as set; one
+Host ports: KAFKA_PORT, TRINO_PORT, POSTGRES_PORT, S3_PORT, KAFKA_UI_PORT and SUPERSET_PORT are used as set; one
 not set takes its default, or a free port when the default is taken (for example by the native
 stack), and the stage says so.
 """
@@ -29,7 +29,8 @@ from smartmeter.native.layout import Layout
 from tests.compose.engine import Engine, EngineError
 from tests.compose.images import build_all
 
-PORTS = {"KAFKA_PORT": 19092, "TRINO_PORT": 8081, "POSTGRES_PORT": 5432, "S3_PORT": 9000, "KAFKA_UI_PORT": 8080}
+PORTS = {"KAFKA_PORT": 19092, "TRINO_PORT": 8081, "POSTGRES_PORT": 5432, "S3_PORT": 9000, "KAFKA_UI_PORT": 8080,
+         "SUPERSET_PORT": 8088}
 
 
 def _free(port: int) -> bool:

@@ -34,8 +34,10 @@ HOST_PORTS = {
     "trino-coordinator": ("TRINO_PORT", 8081),
     "postgres": ("POSTGRES_PORT", 5432),
     "objectstore": ("S3_PORT", 9000),
+    "superset": ("SUPERSET_PORT", 8088),
 }
-PORT_LABELS = {"kafka-kraft": "Kafka", "kafka-ui": "Kafka UI", "trino-coordinator": "Trino", "postgres": "PostgreSQL", "objectstore": "S3"}
+PORT_LABELS = {"kafka-kraft": "Kafka", "kafka-ui": "Kafka UI", "trino-coordinator": "Trino", "postgres": "PostgreSQL", "objectstore": "S3",
+               "superset": "Superset"}
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
@@ -128,6 +130,9 @@ def test_services_read_the_shared_configuration_files():
     for name in TRINO_SERVICES:
         assert ("./trino-config/etc", environment(name)["TRINO_ETC_DIR"]) in bind_mounts(name), name
     assert ("./dbt-project", environment(DBT_SERVICE)["DBT_PROFILES_DIR"]) in bind_mounts(DBT_SERVICE)
+    for name in ("superset", "superset-init"):
+        assert ("./superset-config/superset_config.py", "/app/pythonpath/superset_config.py") in bind_mounts(name), name
+    assert {("./dashboards", "/app/lakehouse/dashboards"), ("./smartmeter", "/app/lakehouse/smartmeter")} <= set(bind_mounts("superset-init"))
 
 
 # --------------------------------------------------------------------------- ports
@@ -137,9 +142,11 @@ def test_host_ports_match_the_contract_and_native_variable_names():
     assert publishing == set(HOST_PORTS), "only the contract's ports are published on the host"
     for name, (variable, port) in HOST_PORTS.items():
         (host, _container), = published_ports(name)
-        assert host == f"${{{variable}:-{port}}}", f"{name}: publish as ${{{variable}:-{port}}}, got {host}"
+        # Loopback only is the safe default (DESIGN §5); older services still publish on every interface.
+        assert host.removeprefix("127.0.0.1:") == f"${{{variable}:-{port}}}", f"{name}: publish as ${{{variable}:-{port}}}, got {host}"
+    assert published_ports("superset")[0][0].startswith("127.0.0.1:"), "Superset is published on loopback only"
     config_py = (REPO_ROOT / "smartmeter" / "config.py").read_text()
-    for variable, port in [HOST_PORTS[n] for n in ("kafka-kraft", "trino-coordinator", "postgres")] + [HOST_PORTS["objectstore"]]:
+    for variable, port in [HOST_PORTS[n] for n in ("kafka-kraft", "trino-coordinator", "postgres", "objectstore", "superset")]:
         assert f'env_int("{variable}", {port})' in config_py, f"native mode must use {variable} with default {port} too"
 
 
@@ -295,7 +302,7 @@ def test_dbt_image_runs_the_shared_pipeline_loop_and_routes_dbt_through_the_runn
 # --------------------------------------------------------------------------- health and order
 
 def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies():
-    assert ONE_SHOT == {"objectstore-init"}
+    assert ONE_SHOT == {"objectstore-init", "superset-init"}
     for name, svc in SERVICES.items():
         if name in ONE_SHOT:
             assert not svc.get("ports"), f"{name} is a one-shot and publishes nothing"
@@ -385,3 +392,27 @@ def test_kafka_overrides_only_what_native_mode_overrides():
     # The seed README's `docker exec kafka-kraft ... --bootstrap-server localhost:9092` needs 9092 inside.
     assert listeners["PLAINTEXT"] == "9092"
     assert environment("kafka-ui")["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"] == advertised["PLAINTEXT"]
+
+
+def test_superset_reaches_the_compose_services_with_the_postgres_containers_credentials():
+    for name in ("superset", "superset-init"):
+        env = environment(name)
+        assert env["TRINO_HOST"] == SERVICES["trino-coordinator"]["hostname"]
+        assert env["TRINO_PORT"] == environment("trino-coordinator")["TRINO_HTTP_PORT"]
+        assert env["POSTGRES_HOST"] in SERVICES and env["POSTGRES_PORT"] == "5432"
+        # postgres-init/05-superset.sql creates the database and role from the postgres container's variables.
+        for key in ("SUPERSET_DB", "SUPERSET_DB_USER", "SUPERSET_DB_PASSWORD"):
+            assert resolve(env[key]) == resolve(environment("postgres")[key]), f"{name}: {key}"
+    assert SERVICES["superset-init"]["command"][-3:] == ["-m", "smartmeter.dashboards", "init"]
+    assert SERVICES["superset"]["depends_on"] == {"superset-init": {"condition": "service_completed_successfully"}}
+
+
+def test_superset_image_is_the_official_one_of_native_modes_version_with_its_drivers():
+    lock = dict(line.split("==") for line in (REPO_ROOT / "requirements-superset.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    for name in ("superset", "superset-init"):
+        build = SERVICES[name]["build"]
+        dockerfile = (REPO_ROOT / build["context"] / build["dockerfile"]).read_text()
+        assert re.search(rf"^FROM apache/superset:{re.escape(lock['apache_superset'])}$", dockerfile, re.M), name
+        for driver in ("psycopg2-binary", "trino[sqlalchemy]"):
+            assert f"{driver}=={lock[driver]}" in dockerfile, f"{driver} pinned as in requirements-superset.txt"
