@@ -400,14 +400,31 @@ def _import(user) -> None:
     print(f"[dashboards] imported {target}: {', '.join(names)}", flush=True)
 
 
+def _migrated() -> bool:
+    """Superset's metadata database is at the installed version's last migration (a restart then
+    skips `db upgrade` and `init`, half a minute on two cores)."""
+    import superset
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+    from superset.extensions import db
+
+    head = ScriptDirectory(str(Path(superset.__file__).parent / "migrations")).get_current_head()
+    try:
+        return db.session.execute(text("select version_num from alembic_version")).scalar() == head
+    except SQLAlchemyError:
+        db.session.rollback()
+        return False
+
+
 def _superset(command: str) -> None:
     from superset.app import create_app
 
-    if command == "init":
-        _run("superset", "db", "upgrade")
-        _run("superset", "init")
     app = create_app()
     with app.app_context():
+        if command == "init" and not _migrated():
+            _run("superset", "db", "upgrade")
+            _run("superset", "init")
         from superset import security_manager
 
         user = _ensure_admin(security_manager)
