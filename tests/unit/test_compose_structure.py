@@ -132,7 +132,8 @@ def test_services_read_the_shared_configuration_files():
     assert ("./dbt-project", environment(DBT_SERVICE)["DBT_PROFILES_DIR"]) in bind_mounts(DBT_SERVICE)
     for name in ("superset", "superset-init"):
         assert ("./superset-config/superset_config.py", "/app/pythonpath/superset_config.py") in bind_mounts(name), name
-    assert {("./dashboards", "/app/lakehouse/dashboards"), ("./smartmeter", "/app/lakehouse/smartmeter")} <= set(bind_mounts("superset-init"))
+    init_mounts = set(bind_mounts("superset-init"))
+    assert {("./dashboards", "/app/lakehouse/dashboards"), ("./smartmeter", "/app/lakehouse/smartmeter")} <= init_mounts
 
 
 # --------------------------------------------------------------------------- ports

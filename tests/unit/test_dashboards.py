@@ -4,6 +4,7 @@ builds, every reference resolves, and every chart asks only for what its dataset
 from __future__ import annotations
 
 import shutil
+import textwrap
 import zipfile
 
 import pytest
@@ -58,9 +59,9 @@ def _columns_used(params: dict) -> set[str]:
 
 
 def _metrics_used(params: dict) -> set[str]:
-    used = set(params.get("metrics") or [])
-    used |= {params[key] for key in ("metric", "timeseries_limit_metric", "x_axis_sort") if params.get(key)}
-    return used
+    """Saved metrics by name (ad-hoc ones, written as mappings, carry their own SQL)."""
+    named = list(params.get("metrics") or []) + [params.get(key) for key in ("metric", "timeseries_limit_metric", "x_axis_sort")]
+    return {metric for metric in named if isinstance(metric, str)}
 
 
 def test_every_chart_asks_only_for_columns_and_metrics_its_dataset_has(bundle):
@@ -147,3 +148,24 @@ def test_a_file_without_uuid_is_refused(folder):
     chart.write_text("\n".join(line for line in chart.read_text().splitlines() if not line.startswith("uuid:")))
     with pytest.raises(LakehouseError, match=r"pipeline_lag\.yaml: needs a `uuid`"):
         dashboards.bundle_contents(ENV, folder)
+
+
+def test_the_readmes_example_chart_bundles_onto_its_dashboard(folder):
+    """README, "To add a chart": its YAML, placed as it says, gives a chart of the dashboard."""
+    readme = (dashboards.REPO_ROOT / "README.md").read_text()
+    section = readme.split("To add a chart:", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = yaml.safe_load(textwrap.dedent(example))
+    (folder / "charts" / "meter_health" / "health_score_by_segment.yaml").write_text(yaml.safe_dump(config))
+    (row,) = yaml.safe_load(section.split("add the row\n", 1)[1].split("`", 2)[1])
+    board = folder / "dashboards" / "meter_health.yaml"
+    layout = yaml.safe_load(board.read_text())
+    layout["layout"].append(row)
+    board.write_text(yaml.safe_dump(layout))
+    bundle = {file: yaml.safe_load(text) for file, text in dashboards.bundle_contents(ENV, folder).items()}
+    chart = bundle["charts/health_score_by_segment.yaml"]
+    dataset = next(d for d in _of(bundle, "datasets").values() if d["uuid"] == chart["dataset_uuid"])
+    assert _columns_used(chart["params"]) <= {c["column_name"] for c in dataset["columns"]}
+    names = {c["meta"]["sliceName"] for c in bundle["dashboards/meter_health.yaml"]["position"].values()
+             if isinstance(c, dict) and c["type"] == "CHART"}
+    assert "Mean health score by segment" in names
