@@ -487,7 +487,7 @@ def print_summary(simulation: Simulation, stats, elapsed_s: float, seed: int, la
     messages = stats.produced
     print(RULE)
     print("Summary")
-    print(f"  Readings generated:  {totals.readings:,}")
+    print(f"  Readings generated:  {totals.readings:,} ({totals.energy_wh / 1000:,.3f} kWh)")
     print(f"  Telemetry messages:  {totals.telemetry_messages:,} to {args.topic}")
     chaos_counts = {kind: count for kind, count in simulation.chaos.counts.items() if count}
     if chaos_counts:
