@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from smartmeter.commands import COMMANDS
@@ -31,6 +32,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # Piped into `head`, stop quietly like any command-line tool.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     top = parser()
     args, unknown = top.parse_known_args(argv)

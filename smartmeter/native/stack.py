@@ -33,7 +33,8 @@ def configured_workers(supervisor: Supervisor) -> list[Trino]:
 def _wait_healthy(ctx: Context, supervisor: Supervisor, services: Sequence[Service]) -> None:
     for service in services:
         process.wait_until(
-            lambda s=service: s.healthy(ctx),
+            # Healthy, and supervisord counts it as started (it ran for startsecs).
+            lambda s=service: s.healthy(ctx) and getattr(supervisor.info(s.name), "state", None) == "RUNNING",
             service=service.name,
             state=lambda s=service: (info.state if (info := supervisor.info(s.name)) else None),
             log_file=ctx.layout.log_file(service.name),

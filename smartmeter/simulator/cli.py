@@ -14,6 +14,7 @@ import secrets
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -253,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+class SimulationError(Exception):
+    """A reason the simulation cannot start, printed as `✗ Error: ...`."""
+
+
 def _connect_postgres(args):
     settings = load_settings()
     return masterdata.connect(settings.postgres_connect_kwargs(), _postgres_address(settings),
@@ -350,16 +355,20 @@ def _zone_error(zone: str, whose: str) -> str | None:
     return None
 
 
-def simulate(args, rates: ChaosRates) -> int:
-    backfill = args.backfill_days is not None
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    utility_zone = load_settings().timezone
-    error = _zone_error(utility_zone, "LAKEHOUSE_TIMEZONE")
-    if error:
-        print(error, file=sys.stderr)
-        return EXIT_FAILED
-    max_devices = args.devices if args.devices or backfill else LIVE_DEFAULT_DEVICES
-    max_customers = args.customers if args.customers or backfill else LIVE_DEFAULT_CUSTOMERS
+@dataclass
+class Plan:
+    """When the run's readings fall, and the faults planned in that window."""
+
+    start_at: int
+    window_end_at: int
+    episodes: list
+    window: BackfillWindow | None = None
+    intervals: int = 0
+    expected_readings: int = 0
+    first_day: date | None = None
+
+
+def _print_header(args, backfill: bool, utility_zone: str, seed: int) -> None:
     print(BANNER)
     print("Smart Energy Meter Telemetry Simulator" + (" (backfill)" if backfill else ""))
     print(BANNER)
@@ -373,6 +382,12 @@ def simulate(args, rates: ChaosRates) -> int:
     print(f"Seed: {seed}")
     print(BANNER)
     print()
+
+
+def _load_fleet(args, backfill: bool, utility_zone: str) -> tuple[list, list[str]]:
+    """The active devices to simulate and their zones; raises SimulationError when unusable."""
+    max_devices = args.devices if args.devices or backfill else LIVE_DEFAULT_DEVICES
+    max_customers = args.customers if args.customers or backfill else LIVE_DEFAULT_CUSTOMERS
     print("Loading device-customer mappings from PostgreSQL...")
     connection = _connect_postgres(args)
     try:
@@ -381,15 +396,13 @@ def simulate(args, rates: ChaosRates) -> int:
     finally:
         connection.close()
     if not devices:
-        print("✗ Error: no active devices in PostgreSQL; load master data with ./initial-setup.sh "
-              "or add some with --provision-customers N --provision-devices M", file=sys.stderr)
-        return EXIT_FAILED
+        raise SimulationError("no active devices in PostgreSQL; load master data with ./initial-setup.sh "
+                              "or add some with --provision-customers N --provision-devices M")
     zones = fleet_zones(devices, utility_zone)
     for zone in zones[1:]:
         error = _zone_error(zone, "customers.timezone")
         if error:
-            print(error, file=sys.stderr)
-            return EXIT_FAILED
+            raise SimulationError(error.removeprefix("✗ Error: "))
     limited = f" (of {total_active:,})" if len(devices) < total_active else ""
     print(f"✓ Loaded {len(devices):,} active devices from PostgreSQL{limited}")
     print(f"Devices: {len(devices):,} | Customers: {len({d.customer_id for d in devices}):,}")
@@ -397,7 +410,10 @@ def simulate(args, rates: ChaosRates) -> int:
         customers = len({d.customer_id for d in devices if d.timezone == zone})
         print(f"  {customers:,} customer(s) in their own zone {zone}")
     print()
+    return devices, zones
 
+
+def _connect_producer(args, backfill: bool, devices: list):
     recorder = MessageRecorder(args.record) if args.record else None
     producer = create_producer(
         args.kafka_client, _producer_options(args, report_each=not backfill and not args.quiet), recorder)
@@ -413,60 +429,84 @@ def simulate(args, rates: ChaosRates) -> int:
     if len(devices) > MAPPING_LINES_SHOWN:
         print(f"  ... ({len(devices) - MAPPING_LINES_SHOWN:,} more)")
     print()
+    return producer
 
+
+def _plan_backfill(args, devices: list, zones: list[str], utility_zone: str, seed: int) -> Plan:
+    """Whole local days in every zone: each zone's meters report from its own first midnight."""
     interval_s = args.interval_minutes * 60
-    window = None
-    if backfill:
-        # Whole local days in every zone: each zone's meters report from its own first midnight.
-        first_day = args.start or (datetime.now(ZoneInfo(utility_zone)).date() - timedelta(days=args.backfill_days))
-        window = BackfillWindow.local_days(zones, first_day, args.backfill_days)
-        start_at, window_end_at = window.start_at, window.end_at
-        intervals = (window_end_at - start_at) // interval_s
-        plan_rng = random.Random(f"{seed}:plan")
-        episodes = []
-        expected_readings = 0
-        for zone, (zone_start_at, zone_end_at) in window.zone_windows.items():
-            members = [device for device in devices if (device.timezone or utility_zone) == zone]
-            expected_readings += len(members) * ((zone_end_at - zone_start_at) // interval_s)
-            episodes += plan_faults(members, fault_rate=args.fault_rate, window_start_at=zone_start_at,
-                                    window_end_at=zone_end_at, interval_s=interval_s, rng=plan_rng)
-    else:
-        start_at = int(time.time())
-        round_s = max(1, round(args.interval))
-        horizon_rounds = math.ceil(args.count / len(devices)) if args.count else LIVE_FAULT_HORIZON_ROUNDS
-        window_end_at = start_at + horizon_rounds * round_s
-        episodes = plan_faults(devices, fault_rate=args.fault_rate, window_start_at=start_at,
-                               window_end_at=window_end_at, interval_s=round_s,
-                               rng=random.Random(f"{seed}:plan"), duration_scale=round_s / interval_s)
-    fleet = Fleet(devices, seed=seed, interval_minutes=args.interval_minutes, start_at=start_at,
-                  timezone=utility_zone, episodes=episodes, window=window)
-    chaos = TelemetryChaos(rates, seed=seed, known_device_ids={d.device_id for d in devices},
-                           window_end_at=window_end_at)
-    simulation = Simulation(fleet, producer, topic=args.topic, log_topic=args.fault_log_topic, chaos=chaos)
+    first_day = args.start or (datetime.now(ZoneInfo(utility_zone)).date() - timedelta(days=args.backfill_days))
+    window = BackfillWindow.local_days(zones, first_day, args.backfill_days)
+    plan = Plan(window.start_at, window.end_at, [], window, (window.end_at - window.start_at) // interval_s,
+                first_day=first_day)
+    plan_rng = random.Random(f"{seed}:plan")
+    for zone, (zone_start_at, zone_end_at) in window.zone_windows.items():
+        members = [device for device in devices if (device.timezone or utility_zone) == zone]
+        plan.expected_readings += len(members) * ((zone_end_at - zone_start_at) // interval_s)
+        plan.episodes += plan_faults(members, fault_rate=args.fault_rate, window_start_at=zone_start_at,
+                                     window_end_at=zone_end_at, interval_s=interval_s, rng=plan_rng)
+    return plan
 
-    interrupted = False
+
+def _plan_live(args, devices: list, seed: int) -> Plan:
+    start_at = int(time.time())
+    round_s = max(1, round(args.interval))
+    horizon_rounds = math.ceil(args.count / len(devices)) if args.count else LIVE_FAULT_HORIZON_ROUNDS
+    window_end_at = start_at + horizon_rounds * round_s
+    episodes = plan_faults(devices, fault_rate=args.fault_rate, window_start_at=start_at,
+                           window_end_at=window_end_at, interval_s=round_s,
+                           rng=random.Random(f"{seed}:plan"), duration_scale=round_s / (args.interval_minutes * 60))
+    return Plan(start_at, window_end_at, episodes)
+
+
+def _run(simulation: Simulation, args, plan: Plan, backfill: bool) -> bool:
+    """Send the readings; True when interrupted (what was queued is still sent)."""
     progress = ProgressBar()
     try:
         if backfill:
-            print(f"Backfilling {expected_readings:,} readings: local days {first_day} to "
-                  f"{first_day + timedelta(days=args.backfill_days - 1)}, {intervals:,} intervals...")
-            simulation.backfill(start_at, intervals, max_readings=args.count,
-                                progress=lambda totals: progress(totals, expected_readings))
-            progress(simulation.totals, min(expected_readings, args.count or 1 << 62), final=True)
+            print(f"Backfilling {plan.expected_readings:,} readings: local days {plan.first_day} to "
+                  f"{plan.first_day + timedelta(days=args.backfill_days - 1)}, {plan.intervals:,} intervals...")
+            simulation.backfill(plan.start_at, plan.intervals, max_readings=args.count,
+                                progress=lambda totals: progress(totals, plan.expected_readings))
+            progress(simulation.totals, min(plan.expected_readings, args.count or 1 << 62), final=True)
         else:
             print("Starting telemetry simulation... (Press Ctrl+C to stop)")
             print(RULE)
             simulation.live(args.interval, max_readings=args.count, quiet=args.quiet)
     except KeyboardInterrupt:
-        interrupted = True
         print("\nStopping: sending what is still queued (Ctrl+C again to abort)...", file=sys.stderr)
         simulation.finish()
+        return True
     finally:
-        producer.flush(args.flush_timeout)
-        producer.close()
+        simulation.producer.flush(args.flush_timeout)
+        simulation.producer.close()
+    return False
+
+
+def simulate(args, rates: ChaosRates) -> int:
+    backfill = args.backfill_days is not None
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    utility_zone = load_settings().timezone
+    try:
+        error = _zone_error(utility_zone, "LAKEHOUSE_TIMEZONE")
+        if error:
+            raise SimulationError(error.removeprefix("✗ Error: "))
+        _print_header(args, backfill, utility_zone, seed)
+        devices, zones = _load_fleet(args, backfill, utility_zone)
+    except SimulationError as exc:
+        print(f"✗ Error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    producer = _connect_producer(args, backfill, devices)
+    plan = _plan_backfill(args, devices, zones, utility_zone, seed) if backfill else _plan_live(args, devices, seed)
+    fleet = Fleet(devices, seed=seed, interval_minutes=args.interval_minutes, start_at=plan.start_at,
+                  timezone=utility_zone, episodes=plan.episodes, window=plan.window)
+    chaos = TelemetryChaos(rates, seed=seed, known_device_ids={d.device_id for d in devices},
+                           window_end_at=plan.window_end_at)
+    simulation = Simulation(fleet, producer, topic=args.topic, log_topic=args.fault_log_topic, chaos=chaos)
+    interrupted = _run(simulation, args, plan, backfill)
     elapsed_s = simulation.totals.elapsed_s()
 
-    labels = observed_labels(episodes, simulation.totals.last_reading_at)
+    labels = observed_labels(plan.episodes, simulation.totals.last_reading_at)
     if args.fault_labels:
         write_labels_csv(args.fault_labels, labels)
     if labels:
@@ -487,7 +527,7 @@ def print_summary(simulation: Simulation, stats, elapsed_s: float, seed: int, la
     messages = stats.produced
     print(RULE)
     print("Summary")
-    print(f"  Readings generated:  {totals.readings:,}")
+    print(f"  Readings generated:  {totals.readings:,} ({totals.energy_wh / 1000:,.3f} kWh)")
     print(f"  Telemetry messages:  {totals.telemetry_messages:,} to {args.topic}")
     chaos_counts = {kind: count for kind, count in simulation.chaos.counts.items() if count}
     if chaos_counts:

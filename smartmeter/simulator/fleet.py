@@ -271,13 +271,56 @@ class Fleet:
             drift_s = state.get("drift_s", 0)
             events.append(FaultEvent(device_id, event_at, "T501", "INFO", f"Clock resynchronised, {drift_s} s corrected"))
 
+    def _drained_battery(self, index: int, episode: FaultEpisode, reading_at: int, events: list[FaultEvent]) -> int:
+        state = self._fault_state[index]
+        hours = (reading_at - episode.started_at) / 3600
+        drained = state["start_pct"] * hours / state["hours_to_empty"]
+        battery_pct = max(state["floor_pct"], int(state["start_pct"] - drained))
+        self._battery_pct[index] = battery_pct
+        for limit, code, severity, text in (
+            (20, "B101", "WARNING", f"Battery at {battery_pct} percent"),
+            (5, "B102", "ERROR", f"Battery failure, {battery_pct} percent, replace battery"),
+        ):
+            if battery_pct < limit and code not in state["reported"]:
+                state["reported"].add(code)
+                events.append(FaultEvent(episode.device_id, self._event_at(self._window_start_at, reading_at), code,
+                                         severity, text))
+        return battery_pct
+
+    def _unstable_voltage(self, device_id: str, voltage_dv: int, reading_at: int, events: list[FaultEvent]) -> int:
+        rng = self._fault_rng
+        if rng.random() >= _UNSTABLE_VOLTAGE_SHARE:
+            return voltage_dv
+        if rng.random() < 0.6:
+            voltage_dv = rng.randint(1780, VOLTAGE_OK_MIN_DV - 1)
+            code, text = "V201", f"Voltage {voltage_dv / 10} V below limit"
+        else:
+            voltage_dv = rng.randint(VOLTAGE_OK_MAX_DV + 1, 2700)
+            code, text = "V202", f"Voltage {voltage_dv / 10} V above limit"
+        severity = "WARNING" if VOLTAGE_WARN_MIN_DV <= voltage_dv <= VOLTAGE_WARN_MAX_DV else "ERROR"
+        events.append(FaultEvent(device_id, self._event_at(self._window_start_at, reading_at), code, severity, text))
+        return voltage_dv
+
+    def _clock_drift(self, index: int, episode: FaultEpisode, reading_at: int, events: list[FaultEvent]) -> int:
+        """Seconds the meter's clock is off now; reports it (T501) at most every few hours."""
+        state = self._fault_state[index]
+        hours = (reading_at - episode.started_at) / 3600
+        drift_s = round(self._drift_s_per_hour[index] * hours)
+        drift_s = max(-_CLOCK_DRIFT_CAP_S, min(_CLOCK_DRIFT_CAP_S, drift_s))
+        state["drift_s"] = drift_s
+        if abs(drift_s) > _CLOCK_DRIFT_WARNING_S:
+            last = state["last_report_at"]
+            if last is None or reading_at - last >= _CLOCK_DRIFT_REPORT_EVERY_S:
+                state["last_report_at"] = reading_at
+                events.append(FaultEvent(episode.device_id, reading_at, "T501", "WARNING", f"Clock drift {drift_s} s detected"))
+        return drift_s
+
     def _faulty_row(
         self, index: int, episode: FaultEpisode, reading_at: int, timestamp: str,
         energy_wh: int, voltage_dv: int, events: list[FaultEvent],
     ) -> tuple | None:
         """The reading of a meter with an active episode, or None when it sends nothing."""
         device_id = episode.device_id
-        state = self._fault_state[index]
         kind = episode.fault_type
         battery_pct = self._battery_pct[index]
         status_floor = "OK"
@@ -291,39 +334,13 @@ class Fleet:
             energy_wh = int(energy_wh * _TAMPER_METERED_SHARE)
             status_floor = "WARNING"
         elif kind == "BATTERY_FAILURE":
-            hours = (reading_at - episode.started_at) / 3600
-            drained = state["start_pct"] * hours / state["hours_to_empty"]
-            battery_pct = max(state["floor_pct"], int(state["start_pct"] - drained))
-            self._battery_pct[index] = battery_pct
-            for limit, code, severity, text in (
-                (20, "B101", "WARNING", f"Battery at {battery_pct} percent"),
-                (5, "B102", "ERROR", f"Battery failure, {battery_pct} percent, replace battery"),
-            ):
-                if battery_pct < limit and code not in state["reported"]:
-                    state["reported"].add(code)
-                    events.append(FaultEvent(device_id, self._event_at(self._window_start_at, reading_at), code, severity, text))
+            battery_pct = self._drained_battery(index, episode, reading_at, events)
         elif kind == "VOLTAGE_INSTABILITY":
-            rng = self._fault_rng
-            if rng.random() < _UNSTABLE_VOLTAGE_SHARE:
-                if rng.random() < 0.6:
-                    voltage_dv = rng.randint(1780, VOLTAGE_OK_MIN_DV - 1)
-                    code, text = "V201", f"Voltage {voltage_dv / 10} V below limit"
-                else:
-                    voltage_dv = rng.randint(VOLTAGE_OK_MAX_DV + 1, 2700)
-                    code, text = "V202", f"Voltage {voltage_dv / 10} V above limit"
-                severity = "WARNING" if VOLTAGE_WARN_MIN_DV <= voltage_dv <= VOLTAGE_WARN_MAX_DV else "ERROR"
-                events.append(FaultEvent(device_id, self._event_at(self._window_start_at, reading_at), code, severity, text))
+            voltage_dv = self._unstable_voltage(device_id, voltage_dv, reading_at, events)
         elif kind == "CLOCK_DRIFT":
-            hours = (reading_at - episode.started_at) / 3600
-            drift_s = round(self._drift_s_per_hour[index] * hours)
-            drift_s = max(-_CLOCK_DRIFT_CAP_S, min(_CLOCK_DRIFT_CAP_S, drift_s))
-            state["drift_s"] = drift_s
+            drift_s = self._clock_drift(index, episode, reading_at, events)
             if abs(drift_s) > _CLOCK_DRIFT_WARNING_S:
                 status_floor = "WARNING"
-                last = state["last_report_at"]
-                if last is None or reading_at - last >= _CLOCK_DRIFT_REPORT_EVERY_S:
-                    state["last_report_at"] = reading_at
-                    events.append(FaultEvent(device_id, reading_at, "T501", "WARNING", f"Clock drift {drift_s} s detected"))
             timestamp = format_timestamp(reading_at + drift_s)
             reading_at += drift_s
         register_wh = self.register_wh[index] + energy_wh

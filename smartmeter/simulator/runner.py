@@ -23,6 +23,7 @@ RULE = "-" * 80
 @dataclass
 class RunTotals:
     readings: int = 0
+    energy_wh: int = 0
     telemetry_messages: int = 0
     log_lines: int = 0
     started_monotonic: float = field(default_factory=time.monotonic)
@@ -67,6 +68,7 @@ class Simulation:
         if max_readings is not None and len(batch.rows) > max_readings:
             batch.rows = batch.rows[:max_readings]
         self.totals.readings += len(batch.rows)
+        self.totals.energy_wh += sum(row[3] for row in batch.rows)
         if batch.rows:
             self.totals.last_reading_at = interval_end_at
         telemetry = self.chaos.apply(self.encoder.encode(batch), interval_end_at)

@@ -182,53 +182,65 @@ def _reading(device_id: str, customer_id: str, at: datetime, rng: random.Random,
     }, register
 
 
+def _set(doc: dict, path: tuple[str, ...], value) -> None:
+    for step in path[:-1]:
+        doc = doc[step]
+    doc[path[-1]] = value
+
+
+WRONG_TYPES = (
+    lambda doc, rng: _set(doc, ("metrics", "energy_kwh"), f"{doc['metrics']['energy_kwh']}abc"),
+    lambda doc, rng: _set(doc, ("metrics", "voltage"), {"value": doc["metrics"]["voltage"], "unit": "V"}),
+    lambda doc, rng: _set(doc, ("metrics", "battery_pct"), "high"),
+    lambda doc, rng: _set(doc, ("timestamp",), "yesterday at noon"),
+    lambda doc, rng: _set(doc, ("metrics", "energy_kwh"), str(doc["metrics"]["energy_kwh"])),
+)
+OUT_OF_RANGE = (
+    lambda doc, rng: _set(doc, ("metrics", "energy_kwh"), -round(rng.uniform(0.001, 5), 3)),
+    lambda doc, rng: _set(doc, ("metrics", "energy_kwh"), round(rng.uniform(1000.001, 99999), 3)),
+    lambda doc, rng: _set(doc, ("metrics", "voltage"), -round(rng.uniform(0, 230), 1)),
+    lambda doc, rng: _set(doc, ("metrics", "voltage"), round(rng.uniform(1000.1, 5000), 1)),
+    lambda doc, rng: _set(doc, ("metrics", "battery_pct"), -rng.randint(1, 50)),
+    lambda doc, rng: _set(doc, ("metrics", "battery_pct"), rng.randint(101, 255)),
+)
+REQUIRED_PATHS = (("device_id",), ("customer_id",), ("timestamp",), ("status",),
+                  ("metrics", "energy_kwh"), ("metrics", "voltage"), ("metrics", "battery_pct"))
+
+
+def _drop_field(doc: dict, rng: random.Random) -> None:
+    path = rng.choice(REQUIRED_PATHS)
+    parent = doc
+    for step in path[:-1]:
+        parent = parent[step]
+    del parent[path[-1]]
+
+
+def _future(doc: dict, rng: random.Random) -> None:
+    doc["timestamp"] = (datetime.now(UTC) + timedelta(days=rng.randint(2, 30))).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _offset_zone(doc: dict, rng: random.Random) -> None:
+    # Valid, in another zone: the same instant must land on the same UTC reading_at.
+    at = datetime.strptime(doc["timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    doc["timestamp"] = at.astimezone(timezone(timedelta(hours=2))).isoformat()
+
+
+CHAOS = {
+    "missing_field": _drop_field,
+    "wrong_type": lambda doc, rng: WRONG_TYPES[rng.randrange(len(WRONG_TYPES))](doc, rng),
+    "out_of_range": lambda doc, rng: OUT_OF_RANGE[rng.randrange(len(OUT_OF_RANGE))](doc, rng),
+    "unknown_device": lambda doc, rng: _set(doc, ("device_id",), f"MTR-99{rng.randrange(10_000):04d}"),
+    "future": _future,
+    "offset_zone": _offset_zone,
+}
+
+
 def _chaos_variant(kind: str, doc: dict, rng: random.Random) -> str:
     doc = json.loads(json.dumps(doc))
     if kind == "malformed":
         text = json.dumps(doc)
         return text[: rng.randrange(1, len(text) - 1)] if rng.random() < 0.8 else text.replace('"', "'")
-    if kind == "missing_field":
-        path = rng.choice([("device_id",), ("customer_id",), ("timestamp",), ("status",),
-                           ("metrics", "energy_kwh"), ("metrics", "voltage"), ("metrics", "battery_pct")])
-        parent = doc
-        for step in path[:-1]:
-            parent = parent[step]
-        del parent[path[-1]]
-    elif kind == "wrong_type":
-        variant = rng.randrange(5)
-        if variant == 0:
-            doc["metrics"]["energy_kwh"] = f"{doc['metrics']['energy_kwh']}abc"
-        elif variant == 1:
-            doc["metrics"]["voltage"] = {"value": doc["metrics"]["voltage"], "unit": "V"}
-        elif variant == 2:
-            doc["metrics"]["battery_pct"] = "high"
-        elif variant == 3:
-            doc["timestamp"] = "yesterday at noon"
-        else:
-            doc["metrics"]["energy_kwh"] = str(doc["metrics"]["energy_kwh"])
-    elif kind == "out_of_range":
-        variant = rng.randrange(6)
-        if variant == 0:
-            doc["metrics"]["energy_kwh"] = -round(rng.uniform(0.001, 5), 3)
-        elif variant == 1:
-            doc["metrics"]["energy_kwh"] = round(rng.uniform(1000.001, 99999), 3)
-        elif variant == 2:
-            doc["metrics"]["voltage"] = -round(rng.uniform(0, 230), 1)
-        elif variant == 3:
-            doc["metrics"]["voltage"] = round(rng.uniform(1000.1, 5000), 1)
-        elif variant == 4:
-            doc["metrics"]["battery_pct"] = -rng.randint(1, 50)
-        else:
-            doc["metrics"]["battery_pct"] = rng.randint(101, 255)
-    elif kind == "unknown_device":
-        doc["device_id"] = f"MTR-99{rng.randrange(10_000):04d}"
-    elif kind == "future":
-        at = datetime.now(UTC) + timedelta(days=rng.randint(2, 30))
-        doc["timestamp"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    elif kind == "offset_zone":
-        # Valid, in another zone: the same instant must land on the same UTC reading_at.
-        at = datetime.strptime(doc["timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        doc["timestamp"] = at.astimezone(timezone(timedelta(hours=2))).isoformat()
+    CHAOS[kind](doc, rng)
     return json.dumps(doc)
 
 
@@ -317,65 +329,83 @@ def generate_backfill(devices: Sequence[tuple[str, str]], first_day: date, days:
 # Oracle
 
 
-def classify(value: str | None, known_devices: set[str], now: datetime) -> tuple[str | None, dict | None]:
-    """(reject_reason, parsed reading) for one telemetry message, per the documented rules."""
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _parse_object(value: str | None) -> dict | None:
+    """The message as a JSON object, or None (Python's strict JSON: no NaN, no trailing text)."""
 
     def strict_constant(name: str):
         raise ValueError(name)
 
     if value is None:
-        return "MALFORMED_JSON", None
+        return None
     try:
         doc = json.loads(value, parse_constant=strict_constant)
     except ValueError:
-        return "MALFORMED_JSON", None
-    if not isinstance(doc, dict):
-        return "MALFORMED_JSON", None
-    metrics = doc.get("metrics") if isinstance(doc.get("metrics"), dict) else {}
-    values = {name: doc.get(name) for name in REQUIRED_TEXT}
-    values.update({name: metrics.get(name) for name in REQUIRED_METRICS})
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _reading_at(text: str) -> datetime | None:
+    if not ISO_TIMESTAMP.match(text):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def _field_problem(doc: dict, metrics: dict, values: dict) -> str | None:
+    """MISSING_FIELD or WRONG_TYPE for the fields' presence and JSON types."""
     if any(v is None for v in values.values()):
-        return "MISSING_FIELD", None
-    for name in ("device_id", "customer_id"):
-        if isinstance(values[name], str) and values[name].strip() == "":
-            return "MISSING_FIELD", None
+        return "MISSING_FIELD"
+    if any(isinstance(values[name], str) and values[name].strip() == "" for name in ("device_id", "customer_id")):
+        return "MISSING_FIELD"
+    if not all(isinstance(values[n], str) for n in REQUIRED_TEXT) or not all(_is_number(values[n]) for n in REQUIRED_METRICS):
+        return "WRONG_TYPE"
+    optional = (metrics.get("register_kwh"), doc.get("interval_minutes"))
+    if any(v is not None and not _is_number(v) for v in optional):
+        return "WRONG_TYPE"
+    return None
 
-    def is_number(v) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool)
 
-    register = metrics.get("register_kwh")
-    interval = doc.get("interval_minutes")
-    if not all(isinstance(values[n], str) for n in REQUIRED_TEXT) or not all(is_number(values[n]) for n in REQUIRED_METRICS):
-        return "WRONG_TYPE", None
-    if (register is not None and not is_number(register)) or (interval is not None and not is_number(interval)):
-        return "WRONG_TYPE", None
-    ts = values["timestamp"]
-    reading_at = None
-    if ISO_TIMESTAMP.match(ts):
-        try:
-            reading_at = datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(UTC)
-        except ValueError:
-            reading_at = None
-    if reading_at is None:
-        return "WRONG_TYPE", None
-    energy, voltage, battery = (float(values[n]) for n in REQUIRED_METRICS)
+def _out_of_range(energy: float, voltage: float, battery: float, register, interval) -> bool:
     numbers = [energy, voltage, battery] + ([float(register)] if register is not None else [])
-    if (
+    return (
         not all(math.isfinite(x) for x in numbers)
         or not 0 <= energy <= MAX_ENERGY_KWH
         or not 0 < voltage <= MAX_VOLTAGE_V
         or not 0 <= battery <= 100
         or (register is not None and register < 0)
         or (interval is not None and not 0 < interval <= 1440)
-    ):
+    )
+
+
+def classify(value: str | None, known_devices: set[str], now: datetime) -> tuple[str | None, dict | None]:
+    """(reject_reason, parsed reading) for one telemetry message, per the documented rules."""
+    doc = _parse_object(value)
+    if doc is None:
+        return "MALFORMED_JSON", None
+    metrics = doc.get("metrics") if isinstance(doc.get("metrics"), dict) else {}
+    values = {name: doc.get(name) for name in REQUIRED_TEXT}
+    values.update({name: metrics.get(name) for name in REQUIRED_METRICS})
+    problem = _field_problem(doc, metrics, values)
+    if problem:
+        return problem, None
+    reading_at = _reading_at(values["timestamp"])
+    if reading_at is None:
+        return "WRONG_TYPE", None
+    energy, voltage, battery = (float(values[n]) for n in REQUIRED_METRICS)
+    if _out_of_range(energy, voltage, battery, metrics.get("register_kwh"), doc.get("interval_minutes")):
         return "OUT_OF_RANGE", None
     device_id = values["device_id"].strip()
     if device_id not in known_devices:
         return "UNKNOWN_DEVICE", None
     if reading_at > now + FUTURE_TOLERANCE:
         return "FUTURE_TIMESTAMP", None
-    return None, {"device_id": device_id, "reading_at": reading_at, "energy_kwh": energy,
-                  "status": values["status"]}
+    return None, {"device_id": device_id, "reading_at": reading_at, "energy_kwh": energy, "status": values["status"]}
 
 
 @dataclass

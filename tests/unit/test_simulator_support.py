@@ -99,18 +99,9 @@ def backfill(
     return Run(producer, simulation)
 
 
-def contract_errors(value: str, known: dict[str, str]) -> list[str]:
-    """Why `value` breaks the telemetry contract (empty when it is a valid reading)."""
-    try:
-        document = json.loads(value, parse_float=Decimal)
-    except ValueError:
-        return ["not JSON"]
-    if not isinstance(document, dict):
-        return ["not an object"]
-    errors = []
-    for name in ("device_id", "customer_id", "timestamp", "metrics", "status"):
-        if name not in document:
-            errors.append(f"missing {name}")
+def _shape_errors(document: dict) -> list[str]:
+    errors = [f"missing {name}" for name in ("device_id", "customer_id", "timestamp", "metrics", "status")
+              if name not in document]
     metrics = document.get("metrics")
     if not isinstance(metrics, dict):
         return errors + ["metrics not an object"]
@@ -119,22 +110,32 @@ def contract_errors(value: str, known: dict[str, str]) -> list[str]:
             errors.append(f"missing metrics.{name}")
         elif isinstance(metrics[name], bool) or not isinstance(metrics[name], (int, Decimal)):
             errors.append(f"metrics.{name} not a number")
-    if errors:
-        return errors
-    if not isinstance(document["timestamp"], str) or not TIMESTAMP.match(document["timestamp"]):
-        errors.append("bad timestamp")
-    energy, voltage, battery = metrics["energy_kwh"], metrics["voltage"], metrics["battery_pct"]
-    if not 0 <= energy <= 1000 or energy != round(energy, 3):
-        errors.append("energy out of range or more than 3 decimals")
-    if not 0 < voltage <= 1000 or voltage != round(voltage, 1):
-        errors.append("voltage out of range or more than 1 decimal")
-    if not isinstance(battery, int) or not 0 <= battery <= 100:
-        errors.append("battery out of range")
-    if document["status"] not in ("OK", "WARNING", "ERROR"):
-        errors.append("bad status")
-    if known.get(document["device_id"]) != document["customer_id"]:
-        errors.append("unknown device or wrong customer")
     return errors
+
+
+def _value_errors(document: dict, known: dict[str, str]) -> list[str]:
+    metrics = document["metrics"]
+    energy, voltage, battery = metrics["energy_kwh"], metrics["voltage"], metrics["battery_pct"]
+    checks = [
+        (not isinstance(document["timestamp"], str) or not TIMESTAMP.match(document["timestamp"]), "bad timestamp"),
+        (not 0 <= energy <= 1000 or energy != round(energy, 3), "energy out of range or more than 3 decimals"),
+        (not 0 < voltage <= 1000 or voltage != round(voltage, 1), "voltage out of range or more than 1 decimal"),
+        (not isinstance(battery, int) or not 0 <= battery <= 100, "battery out of range"),
+        (document["status"] not in ("OK", "WARNING", "ERROR"), "bad status"),
+        (known.get(document["device_id"]) != document["customer_id"], "unknown device or wrong customer"),
+    ]
+    return [error for failed, error in checks if failed]
+
+
+def contract_errors(value: str, known: dict[str, str]) -> list[str]:
+    """Why `value` breaks the telemetry contract (empty when it is a valid reading)."""
+    try:
+        document = json.loads(value, parse_float=Decimal)
+    except ValueError:
+        return ["not JSON"]
+    if not isinstance(document, dict):
+        return ["not an object"]
+    return _shape_errors(document) or _value_errors(document, known)
 
 
 def parse_time(text: str) -> int:

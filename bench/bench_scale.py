@@ -1,0 +1,334 @@
+"""The pipeline at a real utility's size, on the native stack (printed, never asserted).
+
+    python -m bench.bench_scale scale --meters 100000 --days 1      # backfill, then ./lakehouse catch-up
+    python -m bench.bench_scale freshness --meters 100000 --minutes 60 --interval 30
+    python -m bench.bench_scale idle
+
+`scale` provisions the meters (idempotent), backfills `--days` days into the test topics, runs
+catch-up cycles in an isolated scope (schemas *_bench) and prints: the simulator's time, each
+cycle, each model's time summed over the cycles, rows/s per stage, the peak resident memory of
+every service, the wall time from the start of the backfill until the marts are caught up, and
+whether the marts' total kWh equals the simulator's. `freshness` runs the simulator live at a real
+15-minute cadence with the loop on and prints the p95 of (end of the run that made a reading
+visible in customer_usage_summary - the reading's timestamp). `idle` times cycles with nothing new.
+
+The main pipeline loop is stopped while a benchmark runs (it would compete for the two cores) and
+started again afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from smartmeter.config import REPO_ROOT, Settings, load_settings
+from smartmeter.native.layout import Layout
+from smartmeter.native.supervisor import Supervisor
+from smartmeter.pipeline.cycle import Runner
+from smartmeter.pipeline.store import PipelineStore, connect
+from smartmeter.trino_sql import query
+
+TELEMETRY_TOPIC, FAULT_LOG_TOPIC = "telemetry_raw_test", "meter_fault_logs_test"
+SCOPE = "bench"
+
+
+def scoped(settings: Settings, **changes) -> Settings:
+    return dataclasses.replace(settings, dbt_schema_suffix=SCOPE, telemetry_topic=TELEMETRY_TOPIC,
+                               fault_log_topic=FAULT_LOG_TOPIC, **changes)
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in task.read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, MB."""
+    total_kb, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        total_kb += int(match.group(1)) if match else 0
+        stack += _children(current)
+    return total_kb / 1024
+
+
+class MemorySampler(threading.Thread):
+    """Peak resident memory per service (and of this benchmark's own process tree), once a second."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(daemon=True)
+        self.supervisor = Supervisor(Layout(settings.home))
+        self.peaks: dict[str, float] = defaultdict(float)
+        self.peak_total = 0.0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(1.0):
+            sample = {}
+            for name in self.supervisor.programs():
+                info = self.supervisor.info(name)
+                if info is not None and info.state == "RUNNING":
+                    sample[name] = tree_rss_mb(info.pid)
+            sample["runner+dbt+simulator"] = tree_rss_mb(os.getpid())
+            for name, mb in sample.items():
+                self.peaks[name] = max(self.peaks[name], mb)
+            self.peak_total = max(self.peak_total, sum(sample.values()))
+
+    def report(self) -> str:
+        lines = [f"    {name:<22} {mb:8.0f} MB" for name, mb in sorted(self.peaks.items(), key=lambda kv: -kv[1])]
+        return "\n".join(lines + [f"    {'whole stack (at once)':<22} {self.peak_total:8.0f} MB"])
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+def lakehouse(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "smartmeter", *args], cwd=REPO_ROOT, check=True)
+
+
+def simulator(*args: str, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run([sys.executable, "telemetry_simulator.py", "--topic", TELEMETRY_TOPIC,
+                             "--fault-log-topic", FAULT_LOG_TOPIC, *args], cwd=REPO_ROOT,
+                            capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if result.returncode != 0:
+        raise SystemExit(f"simulator failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def recreate_topics(settings: Settings) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    existing = set(admin.list_topics(timeout=15).topics)
+    doomed = [t for t in (TELEMETRY_TOPIC, FAULT_LOG_TOPIC) if t in existing]
+    if doomed:
+        for future in admin.delete_topics(doomed, operation_timeout=60).values():
+            future.result()
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            for future in admin.create_topics([NewTopic(t, 3, 1) for t in (TELEMETRY_TOPIC, FAULT_LOG_TOPIC)]).values():
+                future.result()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+
+
+def reset_scope(settings: Settings) -> None:
+    """Empty schemas and no record for the benchmark's scope."""
+    for base in ("marts", "intermediate", "staging"):
+        schema = settings.schema(base)
+        tables = query(settings, "select table_name, table_type from iceberg.information_schema.tables "
+                                 f"where table_schema = '{schema}'")[1]
+        for name, kind in tables:
+            query(settings, f'drop {"view" if kind == "VIEW" else "table"} if exists iceberg."{schema}"."{name}"')
+    conn = connect(settings)
+    with conn.cursor() as cur:
+        cur.execute("delete from pipeline.run_offsets where run_id in (select run_id from pipeline.runs where scope = %s)",
+                    (SCOPE,))
+        for table in ("runs", "gaps", "state"):
+            cur.execute(f"delete from pipeline.{table} where scope = %s", (SCOPE,))
+    conn.close()
+
+
+class LoopPaused:
+    """The main pipeline loop stopped for the benchmark, started again after it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.supervisor = Supervisor(Layout(settings.home))
+        self.was_running = False
+
+    def __enter__(self) -> LoopPaused:
+        info = self.supervisor.info("pipeline")
+        self.was_running = info is not None and info.state == "RUNNING"
+        if self.was_running:
+            self.supervisor.stop_process("pipeline")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.was_running:
+            self.supervisor.start_process("pipeline")
+
+
+def provision(meters: int) -> None:
+    started = time.monotonic()
+    simulator("--provision-customers", str(meters // 2), "--provision-devices", str(meters))
+    print(f"  provisioned {meters:,} meters ({meters // 2:,} customers) in {time.monotonic() - started:.1f}s")
+
+
+# -- scale -------------------------------------------------------------------------------------
+
+def bench_scale(args, settings: Settings) -> None:
+    bench = scoped(settings, **({"max_messages_per_partition": args.max_per_partition} if args.max_per_partition else {}))
+    print(f"== scale: {args.meters:,} meters, {args.days} day(s) at 15 minutes, at most "
+          f"{bench.max_messages_per_partition:,} messages per partition per cycle")
+    provision(args.meters)
+    recreate_topics(settings)
+    reset_scope(bench)
+    sampler = MemorySampler(settings)
+    sampler.start()
+    started = time.monotonic()
+    output = simulator("--backfill-days", str(args.days), "--seed", "7", "--fault-rate", "0.02", "--quiet",
+                       *(["--start", args.start] if args.start else []))
+    simulator_s = time.monotonic() - started
+    readings = int(re.search(r"Readings generated:\s+([\d,]+)", output).group(1).replace(",", ""))
+    simulated_kwh = float(re.search(r"\(([\d,.]+) kWh\)", output).group(1).replace(",", ""))
+    print(f"  simulator: {readings:,} readings in {simulator_s:.1f}s ({readings / simulator_s:,.0f}/s)")
+    runner = Runner(bench, "catch-up", progress=lambda _: None)
+    models: dict[str, float] = defaultdict(float)
+    rows: dict[str, int] = defaultdict(int)
+    cycle = 0
+    catch_up_started = time.monotonic()
+    while True:
+        cycle += 1
+        report = runner.cycle(capture=True)
+        print(f"  cycle {cycle}: {report.summary()}", flush=True)
+        for node in report.nodes:
+            if node.resource_type == "model":
+                models[node.name] += node.seconds
+                rows[node.name] += node.rows or 0
+        if report.status not in ("ok", "idle"):
+            raise SystemExit(f"cycle {cycle} failed: {report.error}")
+        if report.total_behind == 0:
+            break
+    caught_up_s = time.monotonic() - catch_up_started
+    wall_s = time.monotonic() - started
+    sampler.stopped.set()
+    print(f"  catch-up: {cycle} cycle(s) in {caught_up_s:.1f}s")
+    print("  time per model, summed over the cycles (rows written):")
+    for name, seconds in sorted(models.items(), key=lambda kv: -kv[1]):
+        rate = f", {readings / seconds:,.0f} readings/s" if name in ("stg_telemetry_messages", "stg_telemetry_raw") else ""
+        print(f"    {name:<28} {seconds:7.1f}s  rows {rows[name]:>12,}{rate}")
+    print("  peak resident memory:")
+    print(sampler.report())
+    marts = query(bench, f"select sum(total_energy_kwh) from iceberg.{bench.schema('marts')}.customer_usage_summary")[1][0][0]
+    print(f"  total kWh: marts {marts:,.3f}, simulator {simulated_kwh:,.3f}, "
+          f"{'EQUAL' if abs(marts - simulated_kwh) < 1e-3 else 'DIFFERENT'}")
+    print(f"RESULT scale meters={args.meters} days={args.days} readings={readings} simulator_s={simulator_s:.1f} "
+          f"catch_up_s={caught_up_s:.1f} cycles={cycle} end_to_end_s={wall_s:.1f} (goal <= 300 for 1 day, "
+          f"ratio {wall_s / (300 * args.days):.2f}) peak_stack_mb={sampler.peak_total:.0f}")
+
+
+# -- freshness ---------------------------------------------------------------------------------
+
+def bench_freshness(args, settings: Settings) -> None:
+    bench = scoped(settings, dbt_run_interval_s=args.interval)
+    print(f"== freshness: {args.meters:,} meters live at a 15-minute cadence for {args.minutes} min, loop every "
+          f"{args.interval}s")
+    provision(args.meters)
+    recreate_topics(settings)
+    reset_scope(bench)
+    print("  first cycle (builds the scope's tables) ...", flush=True)
+    Runner(bench, "manual", progress=lambda _: None).cycle(force=True, capture=True)
+    env = {**os.environ, "DBT_SCHEMA_SUFFIX": SCOPE, "TELEMETRY_TOPIC": TELEMETRY_TOPIC, "FAULT_LOG_TOPIC": FAULT_LOG_TOPIC,
+           "DBT_RUN_INTERVAL": str(args.interval), "PIPELINE_MAINTENANCE_INTERVAL": "86400",
+           "PIPELINE_FULL_TESTS_INTERVAL": "86400", "DBT_USE_COLORS": "false"}
+    log = settings.home / "logs" / "bench-freshness-loop.log"
+    with log.open("w") as out:
+        loop = subprocess.Popen([sys.executable, "-m", "smartmeter", "pipeline", "loop"], cwd=REPO_ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    live = subprocess.Popen([sys.executable, "telemetry_simulator.py", "--topic", TELEMETRY_TOPIC, "--fault-log-topic",
+                             FAULT_LOG_TOPIC, "--interval", "900", "--devices", str(args.meters), "--customers",
+                             str(args.meters), "--quiet", "--fault-rate", "0.02"], cwd=REPO_ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    started = time.time()
+    try:
+        time.sleep(args.minutes * 60)
+    finally:
+        live.send_signal(signal.SIGINT)
+        live.wait(timeout=300)
+        time.sleep(args.interval * 3)
+        loop.send_signal(signal.SIGTERM)
+        loop.wait(timeout=600)
+    ages, cycles = _freshness(bench, started)
+    if not ages:
+        raise SystemExit(f"no reading became visible; see {log}")
+    p95 = statistics.quantiles(ages, n=20)[18]
+    print(f"  readings measured: {len(ages):,}; cycles with data: {len(cycles)}; cycle seconds median "
+          f"{statistics.median(cycles):.1f}, max {max(cycles):.1f}")
+    print(f"RESULT freshness p50={statistics.median(ages):.1f}s p95={p95:.1f}s (goal <= 60, ratio {p95 / 60:.2f}) "
+          f"max={max(ages):.1f}s")
+
+
+def _freshness(settings: Settings, since: float) -> tuple[list[float], list[float]]:
+    """Seconds from each reading's timestamp to the end of the run that loaded it (the marts
+    are visible when the run ends), from the Kafka timestamps of the landed rows."""
+    schema = settings.schema("staging")
+    store = PipelineStore(settings)
+    try:
+        runs = {run.run_id: run for run in store.recent_runs(10_000) if run.status == "ok" and run.messages_taken}
+    finally:
+        store.close()
+    ages: list[float] = []
+    for run_id, run in runs.items():
+        rows = query(settings, f"select to_unixtime(reading_at), count(*) from iceberg.{schema}.stg_telemetry_messages "
+                               f"where batch_id = {run_id} and reject_reason is null group by 1")[1]
+        finished = run.finished_at.timestamp()
+        for reading_at, count in rows:
+            if reading_at >= since:
+                ages += [finished - reading_at] * int(count)
+    return ages, [run.duration_s for run in runs.values()]
+
+
+# -- idle --------------------------------------------------------------------------------------
+
+def bench_idle(args, settings: Settings) -> None:
+    bench = scoped(settings)
+    runner = Runner(bench, "manual", progress=lambda _: None)
+    runner.cycle(capture=True)
+    times = []
+    for _ in range(args.repeat):
+        started = time.monotonic()
+        report = runner.cycle(capture=True)
+        times.append(time.monotonic() - started)
+        assert report.status == "idle", report.summary()
+    print(f"RESULT idle_cycle median={statistics.median(times):.2f}s max={max(times):.2f}s over {args.repeat} "
+          f"(goal <= 5 s, ratio {statistics.median(times) / 5:.2f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_scale", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    scale = sub.add_parser("scale")
+    scale.add_argument("--meters", type=int, default=100_000)
+    scale.add_argument("--days", type=int, default=1)
+    scale.add_argument("--start", help="first local day of the backfill (default: --days days ago)")
+    scale.add_argument("--max-per-partition", type=int, help="PIPELINE_MAX_MESSAGES_PER_PARTITION for the run")
+    fresh = sub.add_parser("freshness")
+    fresh.add_argument("--meters", type=int, default=100_000)
+    fresh.add_argument("--minutes", type=int, default=60)
+    fresh.add_argument("--interval", type=int, default=30)
+    idle = sub.add_parser("idle")
+    idle.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args()
+    settings = load_settings()
+    with LoopPaused(settings):
+        {"scale": bench_scale, "freshness": bench_freshness, "idle": bench_idle}[args.what](args, settings)
+
+
+if __name__ == "__main__":
+    main()
