@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from smartmeter import config
 from smartmeter.config import REPO_ROOT, load_settings
 from smartmeter.errors import LakehouseError
 from smartmeter.native import artifacts, process
@@ -145,9 +146,12 @@ def test_kafka_config_keeps_shared_settings_and_sets_native_ones(tmp_path, monke
     assert sum(line.startswith("listeners=") for line in rendered) == 1
 
 
-def test_default_ports_match_the_contract(monkeypatch):
+def test_default_ports_match_the_contract(monkeypatch, tmp_path):
     for name in ("KAFKA_PORT", "KAFKA_BOOTSTRAP_SERVERS", "TRINO_PORT", "POSTGRES_PORT", "S3_PORT", "S3_ENDPOINT", "SUPERSET_PORT"):
         monkeypatch.delenv(name, raising=False)
+    # The committed defaults only: a checkout's own .env may move its ports (a second stack).
+    (tmp_path / ".env.example").write_text((REPO_ROOT / ".env.example").read_text())
+    monkeypatch.setattr(config, "REPO_ROOT", tmp_path)
     settings = load_settings()
     assert (settings.kafka_port, settings.trino_port, settings.postgres_port, settings.s3_port) == (19092, 8081, 5432, 9000)
     assert settings.superset_port == 8088
