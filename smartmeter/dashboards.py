@@ -324,7 +324,7 @@ def initialise(layout: Layout, env: dict[str, str], log: Path) -> None:
     """Migrate the metadata database, make the admin, then import the dashboards (idempotent).
     Its output goes to the service's log; a failure names it."""
     layout.superset_home.mkdir(parents=True, exist_ok=True)
-    print("  superset: migrations, admin and the dashboards import (a minute the first time)", flush=True)
+    print("  superset: migrations, admin and the dashboards import (one to three minutes the first time)", flush=True)
     command = [str(layout.superset_venv / "bin" / "python"), "-m", "smartmeter.dashboards", "init"]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as out:
