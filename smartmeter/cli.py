@@ -30,6 +30,16 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _prepare_start() -> None:
+    """Before a command starts services: secrets exist, and an exposed stack has real ones."""
+    from smartmeter.security import ensure_env_file, refuse_unsafe_exposure
+
+    written = ensure_env_file()
+    if written:
+        print(f"Wrote random {', '.join(written)} to .env (mode 0600)", flush=True)
+    refuse_unsafe_exposure(load_settings())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Piped into `head`, stop quietly like any command-line tool.
@@ -43,7 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         # Options before the first positional belong to the tool (dbt --debug build).
         args.args = unknown + args.args
     try:
-        return args.module.run(args, load_settings())
+        if getattr(args.module, "STARTS_STACK", False):
+            _prepare_start()
+        settings = load_settings()
+        if getattr(args.module, "TRINO_AS", None):
+            settings = settings.as_trino(args.module.TRINO_AS)
+        return args.module.run(args, settings)
     except LakehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

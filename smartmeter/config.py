@@ -1,13 +1,14 @@
 """Settings from the environment, with working defaults: the one place every default is defined.
 
-Values come from the process environment, then a local `.env` (the file docker compose reads),
-then the committed `.env.example`. Credentials are never literals in code.
+Values come from the process environment, then a local `.env` (the file docker compose reads;
+setup writes it with random secrets, smartmeter/secrets.py). `.env.example` documents the
+settings and is never read as configuration. Credentials are never literals in code.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,12 +21,24 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TIMEZONE = "Europe/Berlin"
 
 
+ENV_FILE = REPO_ROOT / ".env"
+# Interfaces the stack listens on; anything but loopback exposes it (smartmeter/security.py checks).
+LOOPBACK = "127.0.0.1"
+# Trino user names the access rules (trino-config/etc/rules.json) grant to: the pipeline's dbt
+# runs write the lakehouse schemas, the admin runs maintenance and worker shutdown. Any other
+# name (TRINO_USER, default analyst) is an analyst.
+TRINO_DBT_USER = "dbt"
+TRINO_ADMIN_USER = "admin"
+# The PostgreSQL roles of the stack (postgres-init/05-roles.sql): the admin (the bootstrap
+# superuser, POSTGRES_USER) runs setup only; the others are what the services log in as.
+POSTGRES_ROLES = ("admin", "trino", "iceberg", "simulator", "pipeline")
+
+
 def environment() -> dict[str, str]:
-    """`.env.example` < `.env` < os.environ."""
+    """`.env` < os.environ."""
     merged: dict[str, str] = {}
-    for path in (REPO_ROOT / ".env.example", REPO_ROOT / ".env"):
-        if path.is_file():
-            merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    if ENV_FILE.is_file():
+        merged.update({k: v for k, v in dotenv_values(ENV_FILE).items() if v is not None})
     merged.update(os.environ)
     return merged
 
@@ -61,6 +74,14 @@ def env_timezone(name: str, default: str) -> str:
 
 
 @dataclass(frozen=True)
+class Credentials:
+    user: str
+    password: str
+    # Where the password comes from, for the error when it is missing.
+    password_env: str
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     kafka_port: int
@@ -69,10 +90,16 @@ class Settings:
     trino_host: str
     trino_port: int
     trino_user: str
+    trino_password: str
+    trino_auth: str
+    trino_passwords: dict[str, str]
+    trino_internal_secret: str
+    bind_address: str
     postgres_host: str
     postgres_port: int
     postgres_user: str
     postgres_password: str
+    postgres_roles: dict[str, Credentials]
     postgres_db: str
     s3_port: int
     s3_endpoint: str
@@ -93,14 +120,35 @@ class Settings:
     disk_warn_free_pct: int
 
     @property
-    def trino_url(self) -> str:
-        return f"http://{self.trino_host}:{self.trino_port}"
+    def trino_scheme(self) -> str:
+        return "https" if self.trino_auth == "password" else "http"
 
-    def postgres_connect_kwargs(self, database: str | None = None) -> dict[str, object]:
-        """libpq keyword arguments (never a DSN string built from values)."""
+    @property
+    def trino_url(self) -> str:
+        return f"{self.trino_scheme}://{self.trino_host}:{self.trino_port}"
+
+    @property
+    def exposed(self) -> bool:
+        return self.bind_address != LOOPBACK
+
+    def as_trino(self, user: str) -> Settings:
+        """These settings as another Trino user (TRINO_DBT_USER, TRINO_ADMIN_USER): the clients
+        that write or maintain the lakehouse pick their user here."""
+        return replace(self, trino_user=user, trino_password=self.trino_passwords.get(user, ""))
+
+    def postgres_credentials(self, role: str) -> Credentials:
+        credentials = self.postgres_roles[role]
+        if not credentials.password:
+            raise LakehouseError(f"{credentials.password_env} is not set: ./lakehouse up (or ./initial-setup.sh) "
+                                 f"writes it to {ENV_FILE} with the other secrets")
+        return credentials
+
+    def postgres_connect_kwargs(self, *, role: str, database: str | None = None) -> dict[str, object]:
+        """libpq keyword arguments (never a DSN string built from values) for one of POSTGRES_ROLES."""
+        credentials = self.postgres_credentials(role)
         return {
             "host": self.postgres_host, "port": self.postgres_port, "dbname": database or self.postgres_db,
-            "user": self.postgres_user, "password": self.postgres_password, "connect_timeout": 5,
+            "user": credentials.user, "password": credentials.password, "connect_timeout": 5,
         }
 
     def schema(self, base: str) -> str:
@@ -112,6 +160,17 @@ def load_settings() -> Settings:
     kafka_port = env_int("KAFKA_PORT", 19092)
     s3_port = env_int("S3_PORT", 9000)
     home = Path(env("LAKEHOUSE_HOME", str(REPO_ROOT / ".lakehouse"))).expanduser().resolve()
+    trino_user = env("TRINO_USER", "analyst")
+    trino_passwords = {TRINO_DBT_USER: env("TRINO_DBT_PASSWORD"), TRINO_ADMIN_USER: env("TRINO_ADMIN_PASSWORD")}
+    trino_passwords.setdefault(trino_user, env("TRINO_PASSWORD"))
+    trino_auth = env("TRINO_AUTH", "none")
+    if trino_auth not in ("none", "password"):
+        raise LakehouseError(f"TRINO_AUTH={trino_auth!r} is not none or password")
+    postgres_roles = {"admin": Credentials(env("POSTGRES_USER", "lakehouse"), env("POSTGRES_PASSWORD"), "POSTGRES_PASSWORD")}
+    for role in POSTGRES_ROLES[1:]:
+        prefix = f"POSTGRES_{role.upper()}"
+        postgres_roles[role] = Credentials(env(f"{prefix}_USER", f"lakehouse_{role}"), env(f"{prefix}_PASSWORD"),
+                                           f"{prefix}_PASSWORD")
     return Settings(
         home=home,
         kafka_port=kafka_port,
@@ -119,15 +178,21 @@ def load_settings() -> Settings:
         kafka_bootstrap_servers=env("KAFKA_BOOTSTRAP_SERVERS", f"localhost:{kafka_port}"),
         trino_host=env("TRINO_HOST", "localhost"),
         trino_port=env_int("TRINO_PORT", 8081),
-        trino_user=env("TRINO_USER", "lakehouse"),
+        trino_user=trino_user,
+        trino_password=trino_passwords[trino_user],
+        trino_auth=trino_auth,
+        trino_passwords=trino_passwords,
+        trino_internal_secret=env("TRINO_INTERNAL_SECRET"),
+        bind_address=env("LAKEHOUSE_BIND_ADDRESS", LOOPBACK),
         postgres_host=env("POSTGRES_HOST", "localhost"),
         postgres_port=env_int("POSTGRES_PORT", 5432),
-        postgres_user=env("POSTGRES_USER", "lakehouse"),
-        postgres_password=env("POSTGRES_PASSWORD"),
+        postgres_user=postgres_roles["admin"].user,
+        postgres_password=postgres_roles["admin"].password,
+        postgres_roles=postgres_roles,
         postgres_db=env("POSTGRES_DB", "lakehouse"),
         s3_port=s3_port,
         s3_endpoint=env("S3_ENDPOINT", f"http://localhost:{s3_port}"),
-        s3_access_key=env("S3_ACCESS_KEY"),
+        s3_access_key=env("S3_ACCESS_KEY", "lakehouse"),
         s3_secret_key=env("S3_SECRET_KEY"),
         s3_bucket=env("S3_BUCKET", "lakehouse"),
         s3_region=env("S3_REGION", "us-east-1"),

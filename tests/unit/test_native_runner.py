@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from smartmeter import config
 from smartmeter.config import REPO_ROOT, load_settings
 from smartmeter.errors import LakehouseError
 from smartmeter.native import artifacts, process
@@ -120,22 +121,37 @@ def test_kafka_config_keeps_shared_settings_and_sets_native_ones(tmp_path, monke
     assert sum(line.startswith("listeners=") for line in rendered) == 1
 
 
-def test_default_ports_match_the_contract(monkeypatch):
+def test_default_ports_match_the_contract(monkeypatch, tmp_path):
     for name in ("KAFKA_PORT", "KAFKA_BOOTSTRAP_SERVERS", "TRINO_PORT", "POSTGRES_PORT", "S3_PORT", "S3_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
+    # A checkout's own .env (other ports, a second stack) is not the default.
+    monkeypatch.setattr(config, "ENV_FILE", tmp_path / ".env")
     settings = load_settings()
     assert (settings.kafka_port, settings.trino_port, settings.postgres_port, settings.s3_port) == (19092, 8081, 5432, 9000)
     assert settings.kafka_bootstrap_servers == "localhost:19092"
     assert settings.s3_endpoint == "http://localhost:9000"
 
 
-def test_env_file_is_overridden_by_process_environment(monkeypatch):
+def test_env_file_is_overridden_by_process_environment(monkeypatch, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("POSTGRES_DB=from_file\nTRINO_PORT=28081\nPOSTGRES_PASSWORD=from-file\n")
+    monkeypatch.setattr(config, "ENV_FILE", env_file)
+    monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
     monkeypatch.setenv("POSTGRES_DB", "other_db")
-    monkeypatch.setenv("TRINO_PORT", "18081")
+    monkeypatch.delenv("TRINO_PORT", raising=False)
     settings = load_settings()
     assert settings.postgres_db == "other_db"
-    assert settings.trino_url == "http://localhost:18081"
-    assert settings.postgres_password, ".env.example must provide a working default"
+    assert settings.trino_url == "http://localhost:28081"
+    assert settings.postgres_password == "from-file"
+
+
+def test_env_example_is_never_configuration(monkeypatch, tmp_path):
+    monkeypatch.setattr(config, "ENV_FILE", tmp_path / ".env")
+    monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
+    settings = load_settings()
+    assert settings.postgres_password == ""
+    with pytest.raises(LakehouseError, match="POSTGRES_PASSWORD is not set: ./lakehouse up"):
+        settings.postgres_connect_kwargs(role="admin")
 
 
 def test_bad_port_value_is_a_clear_error(monkeypatch):
