@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from smartmeter.config import Settings, environment
+from smartmeter.config import POSTGRES_ROLES, TRINO_ADMIN_USER, Settings, environment
 from smartmeter.errors import LakehouseError
 from smartmeter.native import artifacts
 from smartmeter.native.install import postgres_bin_dir
@@ -50,6 +50,20 @@ class Context:
     def env(self, **overrides: str) -> dict[str, str]:
         """The service environment: .env defaults and the caller's environment, plus overrides."""
         merged = dict(environment())
+        s = self.settings
+        # What trino-config/ and objectstore/ read (${ENV:...}), from the settings and their defaults.
+        merged.update(
+            POSTGRES_DB=s.postgres_db,
+            POSTGRES_TRINO_USER=s.postgres_roles["trino"].user,
+            POSTGRES_TRINO_PASSWORD=s.postgres_roles["trino"].password,
+            POSTGRES_ICEBERG_USER=s.postgres_roles["iceberg"].user,
+            POSTGRES_ICEBERG_PASSWORD=s.postgres_roles["iceberg"].password,
+            S3_ACCESS_KEY=s.s3_access_key,
+            S3_SECRET_KEY=s.s3_secret_key,
+            S3_BUCKET=s.s3_bucket,
+            S3_REGION=s.s3_region,
+            KAFKA_TABLE_NAMES=",".join(TOPICS),
+        )
         merged.update(
             KAFKA_BOOTSTRAP_SERVERS=self.settings.kafka_bootstrap_servers,
             POSTGRES_HOST=self.settings.postgres_host,
@@ -179,7 +193,7 @@ class Postgres(Service):
     def command(self, ctx: Context) -> list[str]:
         return [
             str(postgres_bin_dir() / "postgres"), "-D", str(self.data_dir(ctx)),
-            "-c", "listen_addresses=127.0.0.1",
+            "-c", f"listen_addresses={ctx.settings.bind_address}",
             "-c", f"port={self.port(ctx)}",
             "-c", f"unix_socket_directories={self.socket_dir(ctx)}",
             "-c", "shared_buffers=128MB",
@@ -193,19 +207,67 @@ class Postgres(Service):
     def connect(self, ctx: Context, database: str = "postgres"):
         import psycopg2
 
-        return psycopg2.connect(**ctx.settings.postgres_connect_kwargs(database))
+        return psycopg2.connect(**ctx.settings.postgres_connect_kwargs(role="admin", database=database))
 
     def healthy(self, ctx: Context) -> bool:
-        try:
-            with self.connect(ctx) as conn, conn.cursor() as cur:
-                cur.execute("select 1")
-                return cur.fetchone() == (1,)
-        except Exception:  # noqa: BLE001 - any failure means "not ready yet"
-            return False
+        # pg_isready needs no credentials: a password changed in .env is fixed after startup.
+        result = subprocess.run([str(postgres_bin_dir() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port(ctx))],
+                                capture_output=True)
+        return result.returncode == 0
 
-    def initialise(self, ctx: Context) -> None:
+    def _rotate_example_password(self, ctx: Context) -> None:
+        """A stack set up before `.env` held random secrets has the admin password from
+        .env.example: log in with it once and set the one from `.env`."""
+        import psycopg2
         from psycopg2 import sql
 
+        from smartmeter.security import example_values
+
+        try:
+            self.connect(ctx).close()
+            return
+        except psycopg2.OperationalError as exc:
+            legacy = example_values().get("POSTGRES_PASSWORD")
+            if "password authentication failed" not in str(exc) or not legacy:
+                raise LakehouseError(f"PostgreSQL refuses the admin {ctx.settings.postgres_user}: {str(exc).strip()}") from exc
+        kwargs = {**ctx.settings.postgres_connect_kwargs(role="admin", database="postgres"), "password": legacy}
+        try:
+            conn = psycopg2.connect(**kwargs)
+        except psycopg2.OperationalError as exc:
+            raise LakehouseError(f"PostgreSQL refuses the admin {ctx.settings.postgres_user} with POSTGRES_PASSWORD from "
+                                 ".env: set the password the stack was made with") from exc
+        conn.autocommit = True
+        with conn, conn.cursor() as cur:
+            cur.execute(sql.SQL("alter role {} password %s").format(sql.Identifier(ctx.settings.postgres_user)),
+                        (ctx.settings.postgres_password,))
+        conn.close()
+        print("  PostgreSQL admin password changed from the example value to the one in .env", flush=True)
+
+    def role_env(self, ctx: Context) -> dict[str, str]:
+        """What postgres-init/05-roles.sql and 06-iceberg-owner.sql read (\\getenv)."""
+        values = {"PGPASSWORD": ctx.settings.postgres_password, "POSTGRES_DB": ctx.settings.postgres_db}
+        for role in POSTGRES_ROLES[1:]:
+            credentials = ctx.settings.postgres_credentials(role)
+            values[f"POSTGRES_{role.upper()}_USER"] = credentials.user
+            values[f"POSTGRES_{role.upper()}_PASSWORD"] = credentials.password
+        return values
+
+    def run_script(self, ctx: Context, script: Path, database: str | None = None) -> None:
+        """One postgres-init file with psql, as the admin, as the postgres image runs it."""
+        result = subprocess.run(
+            [str(postgres_bin_dir() / "psql"), "-v", "ON_ERROR_STOP=1", "-q", "-X", "-h", "127.0.0.1", "-p", str(self.port(ctx)),
+             "-U", ctx.settings.postgres_user, "-d", database or ctx.settings.postgres_db, "-f", str(script)],
+            capture_output=True, text=True, env=ctx.env(**self.role_env(ctx)),
+        )
+        if result.returncode != 0:
+            raise LakehouseError(f"{script.name} failed:\n{result.stderr}")
+
+    def initialise(self, ctx: Context) -> None:
+        """Databases, tables, master data and roles; run on every setup and up, so it also
+        migrates an older stack (owned by the admin) to the least-privilege roles."""
+        from psycopg2 import sql
+
+        self._rotate_example_password(ctx)
         conn = self.connect(ctx)
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -214,16 +276,8 @@ class Postgres(Service):
                 cur.execute(sql.SQL("create database {}").format(sql.Identifier(ctx.settings.postgres_db)))
         conn.close()
         # The same files, in the same order, as the postgres image's docker-entrypoint-initdb.d.
-        psql = str(postgres_bin_dir() / "psql")
-        env = ctx.env(PGPASSWORD=ctx.settings.postgres_password)
         for script in sorted(POSTGRES_INIT.glob("*.sql")):
-            result = subprocess.run(
-                [psql, "-v", "ON_ERROR_STOP=1", "-q", "-h", "127.0.0.1", "-p", str(self.port(ctx)),
-                 "-U", ctx.settings.postgres_user, "-d", ctx.settings.postgres_db, "-f", str(script)],
-                capture_output=True, text=True, env=env,
-            )
-            if result.returncode != 0:
-                raise LakehouseError(f"{script.name} failed:\n{result.stderr}")
+            self.run_script(ctx, script)
 
     def endpoint(self, ctx: Context) -> str:
         return f"postgresql://{ctx.settings.postgres_user}@localhost:{self.port(ctx)}/{ctx.settings.postgres_db}"
@@ -255,7 +309,7 @@ class ObjectStore(Service):
         (ctx.layout.data / "objectstore").mkdir(parents=True, exist_ok=True)
 
     def command(self, ctx: Context) -> list[str]:
-        values = ctx.env(S3_BIND_HOST="127.0.0.1", S3_DATA_DIR=str(ctx.layout.data / "objectstore"))
+        values = ctx.env(S3_BIND_HOST=ctx.settings.bind_address, S3_DATA_DIR=str(ctx.layout.data / "objectstore"))
         conf = _render(OBJECTSTORE_CONFIG / "s3proxy.properties", values, ctx.layout.conf / "s3proxy.properties")
         jar = artifacts.fetch(ctx.layout, artifacts.S3PROXY)
         return [ctx.java, "-Xmx512m", "-jar", str(jar), "--properties", str(conf)]
@@ -296,7 +350,8 @@ class Kafka(Service):
     def _render_config(self, ctx: Context) -> Path:
         s = ctx.settings
         overrides = {
-            "listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
+            # The controller serves this broker only: loopback even when the stack is exposed.
+            "listeners": f"PLAINTEXT://{s.bind_address}:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
             "advertised.listeners": f"PLAINTEXT://localhost:{s.kafka_port}",
             "controller.quorum.voters": f"1@127.0.0.1:{s.kafka_controller_port}",
             "log.dirs": str(ctx.layout.data / "kafka"),
@@ -387,7 +442,7 @@ class Trino(Service):
             TRINO_INCLUDE_COORDINATOR="true",
             TRINO_HTTP_PORT=str(self.port(ctx)),
             TRINO_DISCOVERY_URI=f"http://127.0.0.1:{ctx.settings.trino_port}",
-            TRINO_BIND_IP="127.0.0.1",
+            TRINO_BIND_IP=ctx.settings.bind_address,
             TRINO_INTERNAL_ADDRESS="127.0.0.1",
             TRINO_ETC_DIR=str(TRINO_ETC),
         )
@@ -423,7 +478,7 @@ class Trino(Service):
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                query(ctx.settings, "SELECT count(*) FROM postgresql.public.devices")
+                query(ctx.settings.as_trino(TRINO_ADMIN_USER), "SELECT count(*) FROM postgresql.public.devices")
                 return
             except TrinoQueryError as exc:
                 if exc.error_name != "NO_NODES_AVAILABLE" or time.monotonic() > deadline:
@@ -440,7 +495,7 @@ class Trino(Service):
             return
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port(ctx)}/v1/info/state", data=b'"SHUTTING_DOWN"', method="PUT",
-            headers={"Content-Type": "application/json", "X-Trino-User": ctx.settings.trino_user},
+            headers={"Content-Type": "application/json", "X-Trino-User": TRINO_ADMIN_USER},
         )
         try:
             urllib.request.urlopen(request, timeout=5).close()
@@ -456,7 +511,7 @@ class Trino(Service):
         from smartmeter.trino_sql import execute
 
         for schema in ("staging", "marts"):
-            execute(ctx.settings, f"CREATE SCHEMA IF NOT EXISTS iceberg.{schema}")
+            execute(ctx.settings.as_trino(TRINO_ADMIN_USER), f"CREATE SCHEMA IF NOT EXISTS iceberg.{schema}")
 
     def endpoint(self, ctx: Context) -> str:
         return f"http://localhost:{self.port(ctx)}" + (" (web UI)" if self.worker == 0 else "")

@@ -121,7 +121,12 @@ def up(settings: Settings, *, trino_workers: int | None = None, pipeline: bool =
     services: list[Service] = [*CORE_SERVICES, *workers, PipelineLoop()]
     supervisor.write_config(ctx, services)
     supervisor.start()
-    _start(ctx, supervisor, _stages(workers, pipeline))
+    stages = _stages(workers, pipeline)
+    _start(ctx, supervisor, stages[:1])
+    # Roles, grants and master-data tables on every up: it migrates a stack made before the
+    # least-privilege roles, and applies passwords changed in .env.
+    CORE_SERVICES[0].initialise(ctx)
+    _start(ctx, supervisor, stages[1:])
     Trino().wait_schedulable(ctx)
     _print_endpoints(ctx, services if pipeline else services[:-1])
     _say(f"\nLakehouse up in {time.monotonic() - started:.1f}s")

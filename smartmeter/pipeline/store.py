@@ -48,7 +48,7 @@ def connect(settings: Settings):
     import psycopg2
 
     try:
-        conn = psycopg2.connect(**settings.postgres_connect_kwargs(), application_name="lakehouse-pipeline")
+        conn = psycopg2.connect(**settings.postgres_connect_kwargs(role="pipeline"), application_name="lakehouse-pipeline")
     except psycopg2.OperationalError as exc:
         raise LakehouseError(
             f"cannot reach PostgreSQL at {settings.postgres_host}:{settings.postgres_port}: {str(exc).strip()}. "

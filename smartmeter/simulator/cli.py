@@ -260,7 +260,7 @@ class SimulationError(Exception):
 
 def _connect_postgres(args):
     settings = load_settings()
-    return masterdata.connect(settings.postgres_connect_kwargs(), _postgres_address(settings),
+    return masterdata.connect(settings.postgres_connect_kwargs(role="simulator"), _postgres_address(settings),
                               args.connect_retries, args.connect_backoff)
 
 

@@ -516,7 +516,7 @@ class IsolatedPipeline:
         """Remove this scope's record (runs, offsets, gaps, state) from PostgreSQL."""
         import psycopg2
 
-        with psycopg2.connect(**self.settings.postgres_connect_kwargs()) as conn, conn.cursor() as cur:
+        with psycopg2.connect(**self.settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
             cur.execute("delete from pipeline.run_offsets where run_id in (select run_id from pipeline.runs where scope = %s)",
                         (self.suffix,))
             for table in ("runs", "gaps", "state"):
@@ -526,7 +526,7 @@ class IsolatedPipeline:
         """(run_id, trigger, status, reason, messages_taken, messages_behind) of this scope, oldest first."""
         import psycopg2
 
-        with psycopg2.connect(**self.settings.postgres_connect_kwargs()) as conn, conn.cursor() as cur:
+        with psycopg2.connect(**self.settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
             cur.execute("select run_id, trigger, status, reason, messages_taken, messages_behind from pipeline.runs "
                         "where scope = %s order by run_id", (self.suffix,))
             return cur.fetchall()

@@ -341,6 +341,6 @@ def _libfaketime() -> str:
 
 
 def _psql_rows(settings, sql: str) -> list[tuple]:
-    with psycopg2.connect(**settings.postgres_connect_kwargs()) as conn, conn.cursor() as cur:
+    with psycopg2.connect(**settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
         cur.execute(sql)
         return cur.fetchall()

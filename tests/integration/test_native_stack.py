@@ -128,7 +128,7 @@ def test_s3_multipart_upload_over_64_mb(settings, s3):
 
 
 def test_trino_reads_postgres_master_data(settings):
-    with psycopg2.connect(**settings.postgres_connect_kwargs()) as conn, conn.cursor() as cur:
+    with psycopg2.connect(**settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
         cur.execute("SELECT device_id, customer_id FROM devices ORDER BY device_id")
         expected = cur.fetchall()
     _, rows = query(settings, "SELECT device_id, customer_id FROM postgresql.public.devices ORDER BY device_id")

@@ -95,7 +95,7 @@ def test_sigkill_in_the_middle_of_a_batch_then_catch_up_equals_the_oracle(state)
 def test_a_master_data_change_alone_triggers_a_run(state):
     p = state.pipeline
     assert "idle" in p.cycle().stdout
-    with psycopg2.connect(**p.settings.postgres_connect_kwargs()) as conn, conn.cursor() as cur:
+    with psycopg2.connect(**p.settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
         cur.execute("select customer_id, region from customers order by customer_id limit 1")
         customer_id, region = cur.fetchone()
         cur.execute("update customers set region = %s where customer_id = %s", (region + "-moved", customer_id))
@@ -108,5 +108,5 @@ def test_a_master_data_change_alone_triggers_a_run(state):
         assert p.query(f"select region from iceberg.{p.staging}.stg_customers where customer_id = '{customer_id}'") == [
             (region + "-moved",)]
     finally:
-        with psycopg2.connect(**p.settings.postgres_connect_kwargs()) as conn, conn.cursor() as cur:
+        with psycopg2.connect(**p.settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
             cur.execute("update customers set region = %s where customer_id = %s", (region, customer_id))
