@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from smartmeter.config import REPO_ROOT, Settings, environment
+from smartmeter.config import REPO_ROOT, TRINO_DBT_USER, Settings, environment
 
 DBT_PROJECT = REPO_ROOT / "dbt-project"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -65,6 +65,8 @@ def dbt_paths(settings: Settings) -> tuple[Path, Path]:
 
 
 def dbt_environment(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    # dbt always runs as the user the access rules let write the lakehouse schemas.
+    settings = settings.as_trino(TRINO_DBT_USER)
     env = dict(environment())
     env.update({
         "DBT_PROFILES_DIR": env.get("DBT_PROFILES_DIR") or str(DBT_PROJECT),

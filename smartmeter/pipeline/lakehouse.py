@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from smartmeter.config import Settings
+from smartmeter.config import TRINO_DBT_USER, Settings
 from smartmeter.pipeline.planner import StoredOffsets, TopicBatch
 from smartmeter.trino_sql import query
 
@@ -73,7 +73,7 @@ def running_writes(settings: Settings) -> list[tuple[str, str]]:
     """Writes by dbt on this Trino that have not finished: (query id, first line of the query)."""
     rows = query(settings, "select query_id, query from system.runtime.queries "
                            "where state not in ('FINISHED', 'FAILED') and source like 'dbt-trino%' "
-                           f"and \"user\" = '{settings.trino_user}' "
+                           f"and \"user\" = '{TRINO_DBT_USER}' "
                            "and regexp_like(lower(query), '(insert into|merge into|create table|alter table|drop table)')")[1]
     return [(query_id, text.strip().splitlines()[0][:120] if text else "") for query_id, text in rows]
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from smartmeter.config import Settings
+from smartmeter.config import TRINO_ADMIN_USER, Settings
 from smartmeter.errors import LakehouseError
 from smartmeter.pipeline.lock import WriterLock
 from smartmeter.trino_sql import connect
@@ -146,6 +146,8 @@ def format_reports(reports: Sequence[TableReport]) -> str:
 
 def maintain(settings: Settings, args: argparse.Namespace, progress=print) -> list[TableReport]:
     """Every table of the lakehouse, one by one, with the write lock held."""
+    # Table procedures are the admin's (trino-config/etc/rules.json), whoever schedules them.
+    settings = settings.as_trino(TRINO_ADMIN_USER)
     lock = WriterLock(settings, "maintenance")
     lock.acquire(progress=progress)
     try:
