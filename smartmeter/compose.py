@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from smartmeter.config import REPO_ROOT, env, env_int
+from smartmeter.config import ENV_FILE, REPO_ROOT, TRINO_ADMIN_USER, env, env_int
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ONE_SHOT_SERVICES = frozenset({"objectstore-init"})
@@ -51,11 +51,11 @@ def _say(message: str) -> None:
 
 
 def compose_command(*args: str) -> list[str]:
-    """`docker compose` for this checkout, with .env.example < .env < the environment, as native mode."""
-    command = ["docker", "compose", "--project-directory", str(REPO_ROOT), "-f", str(COMPOSE_FILE),
-               "--env-file", str(REPO_ROOT / ".env.example")]
-    if (REPO_ROOT / ".env").is_file():
-        command += ["--env-file", str(REPO_ROOT / ".env")]
+    """`docker compose` for this checkout, with .env < the environment, as native mode (never
+    .env.example: it documents, it does not configure)."""
+    command = ["docker", "compose", "--project-directory", str(REPO_ROOT), "-f", str(COMPOSE_FILE)]
+    if ENV_FILE.is_file():
+        command += ["--env-file", str(ENV_FILE)]
     return command + list(args)
 
 
@@ -239,7 +239,7 @@ def create_topics() -> None:
 
 
 def create_schemas(attempts: int = 6, pause_s: float = 5.0) -> None:
-    user = env("TRINO_USER", "lakehouse")
+    user = TRINO_ADMIN_USER
     statements = "CREATE SCHEMA IF NOT EXISTS iceberg.staging; CREATE SCHEMA IF NOT EXISTS iceberg.marts"
     command = ("exec", "-T", "trino-coordinator", "trino", "--server", "http://localhost:8080", f"--user={user}", "--execute", statements)
     for attempt in range(1, attempts + 1):
@@ -349,6 +349,15 @@ def setup() -> int:
         return 130
 
 
+def apply_roles() -> None:
+    """The least-privilege roles on every up, as native mode does: the image runs postgres-init/
+    on an empty volume only, so this migrates a volume made before them (over the container's
+    socket, which the image trusts)."""
+    script = ('psql -v ON_ERROR_STOP=1 -q -X -U "$POSTGRES_USER" -d "$POSTGRES_DB" '
+              "-f /docker-entrypoint-initdb.d/05-roles.sql -f /docker-entrypoint-initdb.d/06-iceberg-owner.sql")
+    _check(_compose("exec", "-T", "postgres", "sh", "-c", script), "applying PostgreSQL roles", ["postgres"])
+
+
 def up(profiles: Sequence[str] = ()) -> int:
     """Start, keeping data (volumes), and wait for the healthchecks."""
     services: list[str] = []
@@ -360,6 +369,7 @@ def up(profiles: Sequence[str] = ()) -> int:
         ]
         _check(_compose(*flags, "up", "-d", capture=False, timeout_s=None), "docker compose up -d")
         wait_healthy(services, _health_timeout())
+        apply_roles()
         _print_endpoints()
         return 0
     except ComposeError as exc:

@@ -139,7 +139,7 @@ def _loop_cycles(settings) -> list[tuple[str, datetime, int | None]]:
     """(status, started_at, messages_behind) of the loop's cycles, from the runner's record in PostgreSQL."""
     import psycopg2
 
-    with psycopg2.connect(**settings.postgres_connect_kwargs()) as conn, conn.cursor() as cur:
+    with psycopg2.connect(**settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
         cur.execute("select status, started_at, messages_behind from pipeline.runs where trigger = 'loop' and scope = '' order by run_id")
         return cur.fetchall()
 

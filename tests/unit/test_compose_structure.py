@@ -70,10 +70,15 @@ def bind_mounts(service: str) -> list[tuple[str, str]]:
     return mounts
 
 
+BIND = "${LAKEHOUSE_BIND_ADDRESS:-127.0.0.1}:"
+
+
 def published_ports(service: str) -> list[tuple[str, str]]:
+    """(host port, container port); every port is published on LAKEHOUSE_BIND_ADDRESS."""
     ports = []
     for port in SERVICES[service].get("ports", []):
-        host, _, container = str(port).rpartition(":")
+        assert str(port).startswith(BIND), f"{service} publishes {port} on every interface, not {BIND}"
+        host, _, container = str(port).removeprefix(BIND).rpartition(":")
         ports.append((host, container))
     return ports
 
@@ -162,7 +167,7 @@ def test_trino_nodes_get_every_variable_their_config_reads():
     for path in etc.rglob("*"):
         if path.is_file():
             wanted |= set(re.findall(r"\$\{ENV:([A-Za-z0-9_]+)\}", path.read_text()))
-    assert {"TRINO_COORDINATOR", "TRINO_HTTP_PORT", "POSTGRES_PASSWORD", "S3_SECRET_KEY"} <= wanted
+    assert {"TRINO_COORDINATOR", "TRINO_HTTP_PORT", "POSTGRES_TRINO_PASSWORD", "S3_SECRET_KEY"} <= wanted
     assert TRINO_SERVICES == ["trino-coordinator", "trino-worker"]
     for name in TRINO_SERVICES:
         # A worker sets its own address in its command (replicas have no fixed name).
@@ -189,8 +194,10 @@ def test_trino_environment_points_at_the_compose_services():
         assert s3_host in SERVICES and s3_port == published_ports(s3_host)[0][1]
         kafka_host, kafka_port = env["KAFKA_BOOTSTRAP_SERVERS"].split(":")
         assert f"PLAINTEXT://{kafka_host}:{kafka_port}" in environment("kafka-kraft")["KAFKA_ADVERTISED_LISTENERS"]
-        # Trino connects with the credentials the postgres container was created with.
-        for key in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"):
+        # Trino connects as the catalogs' roles the postgres container creates, never as the admin.
+        assert "POSTGRES_USER" not in env and "POSTGRES_PASSWORD" not in env
+        for key in ("POSTGRES_TRINO_USER", "POSTGRES_TRINO_PASSWORD", "POSTGRES_ICEBERG_USER",
+                    "POSTGRES_ICEBERG_PASSWORD", "POSTGRES_DB"):
             assert resolve(env[key]) == resolve(environment("postgres")[key]), key
         for key, s3proxy_key in (("S3_ACCESS_KEY", "S3PROXY_IDENTITY"), ("S3_SECRET_KEY", "S3PROXY_CREDENTIAL")):
             assert resolve(env[key]) == resolve(environment("objectstore")[s3proxy_key]), key
