@@ -26,7 +26,7 @@ SELECT format('GRANT CONNECT ON DATABASE %I TO %I, %I', current_database(), :'tr
 -- Provisioning stages new rows in temporary tables.
 SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', current_database(), :'simulator_user') \gexec
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-GRANT USAGE ON SCHEMA public TO :"trino_user", :"simulator_user";
+GRANT USAGE ON SCHEMA public TO :"trino_user", :"simulator_user", :"pipeline_user";
 
 -- Start from nothing on every table, then grant exactly what each role needs.
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC, :"trino_user", :"simulator_user", :"pipeline_user", :"iceberg_user";
@@ -38,7 +38,9 @@ GRANT INSERT ON customers, devices TO :"simulator_user";
 GRANT SELECT, INSERT ON fault_labels TO :"simulator_user";
 GRANT UPDATE (ended_at) ON fault_labels TO :"simulator_user";
 
--- The pipeline's record: its role owns the schema and everything in it.
+-- The pipeline reads the master data's fingerprint (a change triggers a run), and owns its record:
+-- the schema and everything in it.
+GRANT SELECT ON tariffs, tariff_periods, customers, devices, fault_labels TO :"pipeline_user";
 ALTER SCHEMA pipeline OWNER TO :"pipeline_user";
 SELECT format('ALTER TABLE pipeline.%I OWNER TO %I', tablename, :'pipeline_user')
 FROM pg_tables WHERE schemaname = 'pipeline' \gexec

@@ -337,7 +337,7 @@ def setup() -> int:
         _say("[5/5] ready")
         _print_endpoints()
         _say(f"\nLakehouse ready in {time.monotonic() - started:.0f}s. Try:\n"
-             "  docker exec -it trino-coordinator trino --execute 'select count(*) from postgresql.public.devices'")
+             "  docker exec -it trino-coordinator trino --user admin --execute 'select count(*) from postgresql.public.devices'")
         return 0
     except ComposeError as exc:
         print(f"\nerror: {exc}", file=sys.stderr, flush=True)

@@ -128,6 +128,11 @@ class Settings:
         return f"{self.trino_scheme}://{self.trino_host}:{self.trino_port}"
 
     @property
+    def trino_certificate(self) -> Path:
+        """The certificate of Trino's HTTPS (TRINO_AUTH=password), made at setup, which clients trust."""
+        return self.home / "conf" / "trino" / "trino.pem"
+
+    @property
     def exposed(self) -> bool:
         return self.bind_address != LOOPBACK
 

@@ -14,6 +14,7 @@ import json
 import os
 import pwd
 import shutil
+import socket
 import string
 import subprocess
 import sys
@@ -124,17 +125,23 @@ class Service:
         return f"localhost:{self.port(ctx)}"
 
 
+def _write_secret(target: Path, text: str) -> Path:
+    """A file only its owner reads, created so (never briefly world-readable)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(text)
+    return target
+
+
 def _render(template: Path, values: dict[str, str], target: Path) -> Path:
     """A rendered config file; 0600, since several hold secrets."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         text = string.Template(template.read_text()).substitute(values)
     except KeyError as exc:
         raise LakehouseError(f"{template}: environment variable {exc} is not set") from exc
-    target.touch(mode=0o600)
-    target.chmod(0o600)
-    target.write_text(text)
-    return target
+    return _write_secret(target, text)
 
 
 class Postgres(Service):
@@ -175,9 +182,7 @@ class Postgres(Service):
             self._chown(path)
         if (data / "PG_VERSION").is_file():
             return
-        pwfile = ctx.layout.run / "postgres.pw"
-        pwfile.touch(mode=0o600)
-        pwfile.write_text(ctx.settings.postgres_password + "\n")
+        pwfile = _write_secret(ctx.layout.run / "postgres.pw", ctx.settings.postgres_password + "\n")
         self._chown(pwfile)
         try:
             result = subprocess.run(
@@ -432,17 +437,87 @@ class Trino(Service):
             return ctx.settings.trino_port
         return int(ctx.env().get("TRINO_WORKER_BASE_PORT", str(ctx.settings.trino_port + 10))) + self.worker - 1
 
+    def http_port(self, ctx: Context) -> int:
+        """Plain HTTP: what clients use without authentication, and what the nodes talk to each
+        other over (loopback, signed with the shared secret). With TRINO_AUTH=password the
+        coordinator serves clients HTTPS on TRINO_PORT and keeps HTTP on TRINO_INTERNAL_PORT."""
+        if self.worker or ctx.settings.trino_auth != "password":
+            return self.port(ctx)
+        return int(ctx.env().get("TRINO_INTERNAL_PORT", str(ctx.settings.trino_port + 20)))
+
     def prepare(self, ctx: Context) -> None:
         artifacts.trino_server(ctx.layout)
         artifacts.fetch(ctx.layout, artifacts.TRINO_CLI)
+        if self.worker == 0 and ctx.settings.trino_auth == "password":
+            self._ensure_certificate(ctx)
+
+    def _keytool(self, ctx: Context, *args: str) -> None:
+        keytool = ctx.java_home / "bin" / "keytool" if ctx.java_home else Path("keytool")
+        result = subprocess.run([str(keytool), *args], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise LakehouseError(f"keytool {args[0]} failed:\n{result.stdout}{result.stderr}")
+
+    def _ensure_certificate(self, ctx: Context) -> None:
+        """A self-signed certificate for Trino's HTTPS (made once; setup makes a new one), and its
+        public half as PEM for the clients to trust."""
+        s = ctx.settings
+        keystore = ctx.layout.conf / "trino" / "keystore.p12"
+        if keystore.is_file() and s.trino_certificate.is_file():
+            return
+        keystore.parent.mkdir(parents=True, exist_ok=True)
+        keystore.unlink(missing_ok=True)
+        names = ["dns:localhost", "ip:127.0.0.1", f"dns:{socket.getfqdn()}"]
+        if s.exposed and s.bind_address != "0.0.0.0":
+            names.append(f"ip:{s.bind_address}")
+        secret = s.trino_internal_secret
+        self._keytool(ctx, "-genkeypair", "-alias", "trino", "-keyalg", "RSA", "-keysize", "2048", "-validity", "3650",
+                      "-dname", "CN=localhost", "-ext", "SAN=" + ",".join(names), "-storetype", "PKCS12",
+                      "-keystore", str(keystore), "-storepass", secret, "-keypass", secret)
+        keystore.chmod(0o600)
+        self._keytool(ctx, "-exportcert", "-rfc", "-alias", "trino", "-keystore", str(keystore), "-storepass", secret,
+                      "-file", str(s.trino_certificate))
+
+    def _auth_config(self, ctx: Context) -> Path:
+        """config.properties plus password authentication over HTTPS (coordinator) or only the
+        shared secret (worker), rendered 0600: it holds the secrets."""
+        import bcrypt
+
+        s = ctx.settings
+        conf = ctx.layout.conf / ("trino" if self.worker == 0 else self.name)
+        conf.mkdir(parents=True, exist_ok=True)
+        lines = [(TRINO_ETC / "config.properties").read_text().rstrip(), "",
+                 "# TRINO_AUTH=password (rendered by smartmeter/native/services.py)",
+                 f"internal-communication.shared-secret={s.trino_internal_secret}"]
+        if self.worker == 0:
+            users = s.trino_passwords
+            missing = sorted(name for name, password in users.items() if not password)
+            if missing:
+                raise LakehouseError(f"TRINO_AUTH=password needs a password for {', '.join(missing)} in .env "
+                                     "(TRINO_PASSWORD, TRINO_DBT_PASSWORD, TRINO_ADMIN_PASSWORD)")
+            # Trino reads bcrypt hashes with the $2y$ prefix (the same algorithm as Python's $2b$).
+            hashes = [f"{name}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode().replace('$2b$', '$2y$', 1)}"
+                      for name, password in users.items()]
+            _write_secret(conf / "password.db", "\n".join(hashes) + "\n")
+            _write_secret(conf / "password-authenticator.properties",
+                          f"password-authenticator.name=file\nfile.password-file={conf / 'password.db'}\n")
+            lines += [
+                "http-server.https.enabled=true",
+                f"http-server.https.port={s.trino_port}",
+                f"http-server.https.keystore.path={conf / 'keystore.p12'}",
+                f"http-server.https.keystore.key={s.trino_internal_secret}",
+                "http-server.authentication.type=PASSWORD",
+                f"password-authenticator.config-files={conf / 'password-authenticator.properties'}",
+            ]
+        return _write_secret(conf / "config.properties", "\n".join(lines) + "\n")
 
     def environment(self, ctx: Context) -> dict[str, str]:
         return ctx.env(
             TRINO_COORDINATOR=str(self.worker == 0).lower(),
             TRINO_INCLUDE_COORDINATOR="true",
-            TRINO_HTTP_PORT=str(self.port(ctx)),
-            TRINO_DISCOVERY_URI=f"http://127.0.0.1:{ctx.settings.trino_port}",
-            TRINO_BIND_IP=ctx.settings.bind_address,
+            TRINO_HTTP_PORT=str(self.http_port(ctx)),
+            TRINO_DISCOVERY_URI=f"http://127.0.0.1:{Trino().http_port(ctx)}",
+            # Workers serve only the coordinator: loopback even when the stack is exposed.
+            TRINO_BIND_IP=ctx.settings.bind_address if self.worker == 0 else "127.0.0.1",
             TRINO_INTERNAL_ADDRESS="127.0.0.1",
             TRINO_ETC_DIR=str(TRINO_ETC),
         )
@@ -453,12 +528,13 @@ class Trino(Service):
         # The launcher's own pid file may name a process from before a crash (it would refuse to
         # start with "already running"); supervisord is the one that tracks the process.
         (data_dir / "var" / "run" / "launcher.pid").unlink(missing_ok=True)
+        config = [f"--config={self._auth_config(ctx)}"] if ctx.settings.trino_auth == "password" else []
         return [str(home / "bin" / "launcher"), "run", f"--etc-dir={TRINO_ETC}", f"--data-dir={data_dir}",
-                f"--jvm-dir={ctx.java_home}"]
+                f"--jvm-dir={ctx.java_home}", *config]
 
     def info(self, ctx: Context) -> dict | None:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port(ctx)}/v1/info", timeout=3) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port(ctx)}/v1/info", timeout=3) as response:
                 return json.load(response)
         except (OSError, ValueError):
             return None
@@ -494,7 +570,7 @@ class Trino(Service):
         if not self.worker or not self.healthy(ctx):
             return
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port(ctx)}/v1/info/state", data=b'"SHUTTING_DOWN"', method="PUT",
+            f"http://127.0.0.1:{self.http_port(ctx)}/v1/info/state", data=b'"SHUTTING_DOWN"', method="PUT",
             headers={"Content-Type": "application/json", "X-Trino-User": TRINO_ADMIN_USER},
         )
         try:

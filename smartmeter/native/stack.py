@@ -97,7 +97,7 @@ def setup(settings: Settings) -> None:
     Trino().wait_schedulable(ctx)
     _start(ctx, supervisor, [[PipelineLoop()]])
     _print_endpoints(ctx, services)
-    _say(f"\nLakehouse ready in {time.monotonic() - started:.0f}s. Try: ./lakehouse sql \"select count(*) from postgresql.public.devices\"")
+    _say(f"\nLakehouse ready in {time.monotonic() - started:.0f}s. Try: ./lakehouse sql \"show tables from iceberg.marts\"")
 
 
 def up(settings: Settings, *, trino_workers: int | None = None, pipeline: bool = True) -> None:

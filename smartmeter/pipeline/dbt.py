@@ -74,6 +74,8 @@ def dbt_environment(settings: Settings, extra: Mapping[str, str] | None = None) 
         "TRINO_HOST": settings.trino_host,
         "TRINO_PORT": str(settings.trino_port),
         "TRINO_USER": settings.trino_user,
+        "TRINO_PASSWORD": settings.trino_password,
+        "TRINO_CERT": str(settings.trino_certificate),
         "DBT_SCHEMA_SUFFIX": settings.dbt_schema_suffix,
         "TELEMETRY_TOPIC": settings.telemetry_topic,
         "FAULT_LOG_TOPIC": settings.fault_log_topic,
@@ -81,6 +83,9 @@ def dbt_environment(settings: Settings, extra: Mapping[str, str] | None = None) 
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_VERSION_CHECK": "false",
     })
+    if settings.trino_auth == "password" and env["DBT_TARGET"] == "native":
+        # The profile's output that logs in with TRINO_PASSWORD over HTTPS (dbt-project/profiles.yml).
+        env["DBT_TARGET"] = "native_password"
     env.update(extra or {})
     return env
 

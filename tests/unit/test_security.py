@@ -91,3 +91,52 @@ def test_access_rules_name_the_users_the_code_uses():
     users = {rule.get("user") for section in rules.values() for rule in section}
     assert users == {TRINO_ADMIN_USER, TRINO_DBT_USER, None}
     assert rules["system_information"] == [{"user": TRINO_ADMIN_USER, "allow": ["read", "write"]}]
+
+
+def _password_settings(monkeypatch, tmp_path):
+    monkeypatch.setattr(config, "ENV_FILE", tmp_path / ".env")
+    for name, value in (("TRINO_PASSWORD", "pa"), ("TRINO_DBT_PASSWORD", "pd"), ("TRINO_ADMIN_PASSWORD", "pz"),
+                        ("TRINO_INTERNAL_SECRET", "shared"), ("TRINO_AUTH", "password"),
+                        ("LAKEHOUSE_HOME", str(tmp_path / "home"))):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TRINO_USER", raising=False)
+    return load_settings()
+
+
+def test_password_auth_renders_a_0600_bcrypt_password_file_and_https(monkeypatch, tmp_path):
+    import bcrypt
+
+    from smartmeter.native.layout import Layout
+    from smartmeter.native.services import Context, Trino
+
+    settings = _password_settings(monkeypatch, tmp_path)
+    ctx = Context(settings=settings, layout=Layout(settings.home))
+    conf = Trino()._auth_config(ctx)
+    text = conf.read_text()
+    assert f"http-server.https.port={settings.trino_port}" in text
+    assert "http-server.authentication.type=PASSWORD" in text and "internal-communication.shared-secret=shared" in text
+    lines = (conf.parent / "password.db").read_text().split()
+    users = dict(line.split(":", 1) for line in lines)
+    assert set(users) == {"analyst", TRINO_DBT_USER, TRINO_ADMIN_USER}
+    for user, password in (("analyst", "pa"), (TRINO_DBT_USER, "pd"), (TRINO_ADMIN_USER, "pz")):
+        assert users[user].startswith("$2y$10$")
+        assert bcrypt.checkpw(password.encode(), users[user].replace("$2y$", "$2b$", 1).encode())
+    for path in conf.parent.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    # Nodes meet over plain HTTP on another port; a worker gets only the shared secret.
+    assert Trino().http_port(ctx) == settings.trino_port + 20
+    worker = Trino(1)._auth_config(ctx).read_text()
+    assert "shared-secret=shared" in worker and "authentication.type" not in worker
+
+
+def test_password_auth_clients_use_https_the_password_and_the_certificate(monkeypatch, tmp_path):
+    from smartmeter.pipeline.dbt import dbt_environment
+    from smartmeter.trino_sql import auth_kwargs
+
+    settings = _password_settings(monkeypatch, tmp_path)
+    kwargs = auth_kwargs(settings)
+    assert kwargs["http_scheme"] == "https" and kwargs["verify"] == str(settings.trino_certificate)
+    assert settings.trino_url.startswith("https://")
+    env = dbt_environment(settings)
+    assert (env["DBT_TARGET"], env["TRINO_USER"], env["TRINO_PASSWORD"]) == ("native_password", TRINO_DBT_USER, "pd")
+    assert auth_kwargs(replace(settings, trino_auth="none")) == {}
