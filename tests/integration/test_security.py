@@ -133,6 +133,8 @@ def test_an_analyst_reads_marts_and_staging_and_nothing_else(settings, probe_tab
     # access control allows table procedures to everyone (its check is empty); see README "Security".
     _denied(analyst, "SELECT count(*) FROM postgresql.public.customers")
     _denied(analyst, "SELECT count(*) FROM kafka.\"default\".telemetry_raw")
+    # dbt's views (definer rights) read for the analyst what dbt may grant.
+    assert query(analyst, "SELECT count(*) FROM iceberg.marts.device_daily_metrics")[1][0][0] > 0
 
 
 def test_dbt_writes_only_the_lakehouse_schemas_and_the_admin_maintains(settings, probe_table):
