@@ -25,10 +25,15 @@ def auth_kwargs(settings: Settings) -> dict[str, Any]:
     HTTPS, trusting the certificate setup made."""
     if settings.trino_auth != "password":
         return {}
+    import requests
     import trino
 
+    session = requests.Session()
+    session.verify = str(settings.trino_certificate)
+    # Otherwise REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, when set, replace the certificate (requests#3829).
+    session.trust_env = False
     return {"http_scheme": "https", "auth": trino.auth.BasicAuthentication(settings.trino_user, settings.trino_password),
-            "verify": str(settings.trino_certificate)}
+            "http_session": session}
 
 
 def query(settings: Settings, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -19,9 +19,10 @@ from smartmeter.native.layout import Layout
 
 TRINO_VERSION = "476"
 KAFKA_POM = Path(__file__).parent / "maven" / "kafka-pom.xml"
-# Plugins the lakehouse uses (postgresql needs geospatial's types); the rest of the full Trino
+# Plugins the lakehouse uses (postgresql needs geospatial's types; password-authenticators is
+# TRINO_AUTH=password's password file); the rest of the full Trino
 # tarball is removed after unpacking.
-TRINO_PLUGINS = ("iceberg", "kafka", "postgresql", "geospatial")
+TRINO_PLUGINS = ("iceberg", "kafka", "postgresql", "geospatial", "password-authenticators")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ kafka-config/, objectstore/, postgres-init/); only environment variables differ.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import pwd
@@ -536,7 +537,8 @@ class Trino(Service):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port(ctx)}/v1/info", timeout=3) as response:
                 return json.load(response)
-        except (OSError, ValueError):
+        # HTTPException: the port speaks TLS (a node started with another TRINO_AUTH).
+        except (OSError, ValueError, http.client.HTTPException):
             return None
 
     def healthy(self, ctx: Context) -> bool:

@@ -86,6 +86,9 @@ def dbt_environment(settings: Settings, extra: Mapping[str, str] | None = None) 
     if settings.trino_auth == "password" and env["DBT_TARGET"] == "native":
         # The profile's output that logs in with TRINO_PASSWORD over HTTPS (dbt-project/profiles.yml).
         env["DBT_TARGET"] = "native_password"
+        # These would replace the profile's certificate for every request (requests#3829).
+        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            env.pop(name, None)
     env.update(extra or {})
     return env
 

@@ -135,7 +135,8 @@ def test_password_auth_clients_use_https_the_password_and_the_certificate(monkey
 
     settings = _password_settings(monkeypatch, tmp_path)
     kwargs = auth_kwargs(settings)
-    assert kwargs["http_scheme"] == "https" and kwargs["verify"] == str(settings.trino_certificate)
+    assert kwargs["http_scheme"] == "https" and kwargs["http_session"].verify == str(settings.trino_certificate)
+    assert not kwargs["http_session"].trust_env, "a CA bundle from the environment must not replace the certificate"
     assert settings.trino_url.startswith("https://")
     env = dbt_environment(settings)
     assert (env["DBT_TARGET"], env["TRINO_USER"], env["TRINO_PASSWORD"]) == ("native_password", TRINO_DBT_USER, "pd")
