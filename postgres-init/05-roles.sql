@@ -30,17 +30,19 @@ GRANT USAGE ON SCHEMA public TO :"trino_user", :"simulator_user", :"pipeline_use
 
 -- Start from nothing on every table, then grant exactly what each role needs.
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC, :"trino_user", :"simulator_user", :"pipeline_user", :"iceberg_user";
--- Trino's postgresql catalog: reads master data and fault labels (health_score_evaluation).
-GRANT SELECT ON tariffs, tariff_periods, customers, devices, fault_labels TO :"trino_user";
--- The simulator: provisions customers and devices, and records fault labels (open and close them).
-GRANT SELECT ON tariffs, customers, devices TO :"simulator_user";
-GRANT INSERT ON customers, devices TO :"simulator_user";
-GRANT SELECT, INSERT ON fault_labels TO :"simulator_user";
+-- Trino's postgresql catalog reads the master data (schema public holds nothing else).
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"trino_user";
+-- The simulator reads master data, provisions customers and devices, records fault labels
+-- (opens and closes them) and writes the public holidays of the zones it provisions.
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"simulator_user";
+GRANT INSERT ON customers, devices, fault_labels, timezone_countries, public_holidays TO :"simulator_user";
 GRANT UPDATE (ended_at) ON fault_labels TO :"simulator_user";
+GRANT UPDATE (country_code) ON timezone_countries TO :"simulator_user";
+GRANT UPDATE (holiday_name) ON public_holidays TO :"simulator_user";
 
 -- The pipeline reads the master data's fingerprint (a change triggers a run), and owns its record:
 -- the schema and everything in it.
-GRANT SELECT ON tariffs, tariff_periods, customers, devices, fault_labels TO :"pipeline_user";
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"pipeline_user";
 ALTER SCHEMA pipeline OWNER TO :"pipeline_user";
 SELECT format('ALTER TABLE pipeline.%I OWNER TO %I', tablename, :'pipeline_user')
 FROM pg_tables WHERE schemaname = 'pipeline' \gexec
