@@ -8,6 +8,7 @@ settings and is never read as configuration. Credentials are never literals in c
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -62,6 +63,15 @@ def env_bool(name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise LakehouseError(f"{name}={raw!r} is not true or false")
+
+
+def env_identifier(name: str, default: str, *, allow_empty: bool = False) -> str:
+    """A value that becomes part of a SQL name (a schema suffix, a Kafka table): lower-case
+    letters, digits and _, so it needs no quoting anywhere and the Trino access rules match it."""
+    raw = env(name, default)
+    if not re.fullmatch(r"[a-z0-9_]+", raw) and not (allow_empty and raw == ""):
+        raise LakehouseError(f"{name}={raw!r} may hold only lower-case letters, digits and _ (it becomes part of a SQL name)")
+    return raw
 
 
 def env_timezone(name: str, default: str) -> str:
@@ -202,9 +212,9 @@ def load_settings() -> Settings:
         s3_bucket=env("S3_BUCKET", "lakehouse"),
         s3_region=env("S3_REGION", "us-east-1"),
         timezone=env_timezone("LAKEHOUSE_TIMEZONE", DEFAULT_TIMEZONE),
-        telemetry_topic=env("TELEMETRY_TOPIC", "telemetry_raw"),
-        fault_log_topic=env("FAULT_LOG_TOPIC", "meter_fault_logs"),
-        dbt_schema_suffix=env("DBT_SCHEMA_SUFFIX", ""),
+        telemetry_topic=env_identifier("TELEMETRY_TOPIC", "telemetry_raw"),
+        fault_log_topic=env_identifier("FAULT_LOG_TOPIC", "meter_fault_logs"),
+        dbt_schema_suffix=env_identifier("DBT_SCHEMA_SUFFIX", "", allow_empty=True),
         max_messages_per_partition=env_int("PIPELINE_MAX_MESSAGES_PER_PARTITION", 1_000_000),
         dbt_auto_run=env_bool("DBT_AUTO_RUN", True),
         dbt_run_interval_s=env_int("DBT_RUN_INTERVAL", 600),

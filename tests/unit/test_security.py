@@ -141,3 +141,16 @@ def test_password_auth_clients_use_https_the_password_and_the_certificate(monkey
     env = dbt_environment(settings)
     assert (env["DBT_TARGET"], env["TRINO_USER"], env["TRINO_PASSWORD"]) == ("native_password", TRINO_DBT_USER, "pd")
     assert auth_kwargs(replace(settings, trino_auth="none")) == {}
+
+
+@pytest.mark.parametrize("name", ["DBT_SCHEMA_SUFFIX", "TELEMETRY_TOPIC", "FAULT_LOG_TOPIC"])
+@pytest.mark.parametrize("value", ["x'; drop table y; --", 'a"b', "Marts", "a-b"])
+def test_values_that_become_sql_names_are_plain_identifiers(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(config.LakehouseError, match=f"{name}=.* may hold only lower-case letters, digits and _"):
+        load_settings()
+
+
+def test_an_empty_schema_suffix_is_the_lakehouse_itself(monkeypatch):
+    monkeypatch.setenv("DBT_SCHEMA_SUFFIX", "")
+    assert load_settings().schema("marts") == "marts"
