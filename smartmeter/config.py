@@ -1,7 +1,7 @@
 """Settings from the environment, with working defaults: the one place every default is defined.
 
 Values come from the process environment, then a local `.env` (the file docker compose reads;
-setup writes it with random secrets, smartmeter/secrets.py). `.env.example` documents the
+setup writes it with random secrets, smartmeter/security.py). `.env.example` documents the
 settings and is never read as configuration. Credentials are never literals in code.
 """
 
