@@ -11,6 +11,8 @@ from smartmeter.config import REPO_ROOT
 from smartmeter.errors import LakehouseError
 
 NAME = "test"
+# cli.py writes missing secrets to .env first: a fresh checkout (CI) sets the stack up here.
+STARTS_STACK = True
 HELP = "lint, unit and integration tests (sets the stack up if needed); --compose: the compose stage"
 PASSTHROUGH = True
 
