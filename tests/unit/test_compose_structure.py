@@ -1,8 +1,8 @@
 """docker-compose.yml, checked as strictly as possible without a Docker engine.
 
 No machine that builds this project runs containers, so these tests read the compose file and
-hold it to the native configuration it must mirror (DESIGN.md §3): the same config files, the
-same environment variable names, the same ports and versions, credentials only from .env.
+hold it to the native configuration it must mirror (README: Configuration): the same config
+files, the same environment variable names, the same ports and versions, credentials only from .env.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import re
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 from dotenv import dotenv_values
 
 from smartmeter.config import REPO_ROOT
 from smartmeter.native import artifacts
+from tests.helpers.contract import HOST_PORTS
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict] = COMPOSE["services"]
@@ -24,18 +24,9 @@ ONE_SHOT = {name for name, svc in SERVICES.items() if str(svc.get("restart", "")
 TRINO_SERVICES = [name for name, svc in SERVICES.items() if str(svc.get("image", "")).startswith("trinodb/trino:")]
 DBT_SERVICE = "dbt-transformations"
 ENV_EXAMPLE = {k: v or "" for k, v in dotenv_values(REPO_ROOT / ".env.example").items()}
-DESIGN = REPO_ROOT.parent / "shared" / "DESIGN.md"
-
-# Host ports of the contract (DESIGN.md §5), the variable that overrides each (the same names as
-# native mode), and the service that publishes it.
-HOST_PORTS = {
-    "kafka-kraft": ("KAFKA_PORT", 19092),
-    "kafka-ui": ("KAFKA_UI_PORT", 8080),
-    "trino-coordinator": ("TRINO_PORT", 8081),
-    "postgres": ("POSTGRES_PORT", 5432),
-    "objectstore": ("S3_PORT", 9000),
-}
-PORT_LABELS = {"kafka-kraft": "Kafka", "kafka-ui": "Kafka UI", "trino-coordinator": "Trino", "postgres": "PostgreSQL", "objectstore": "S3"}
+# The compose service that publishes each of the contract's host ports.
+PUBLISHED_BY = {"Kafka": "kafka-kraft", "Kafka UI": "kafka-ui", "Trino": "trino-coordinator", "PostgreSQL": "postgres",
+                "S3": "objectstore"}
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
@@ -122,7 +113,7 @@ def test_state_lives_in_declared_named_volumes():
 
 
 def test_services_read_the_shared_configuration_files():
-    """DESIGN §3: both modes read trino-config/, dbt-project/, postgres-init/ (and kafka-config/)."""
+    """Both modes read trino-config/, dbt-project/, postgres-init/ and kafka-config/ (README: Configuration)."""
     assert ("./postgres-init", "/docker-entrypoint-initdb.d") in bind_mounts("postgres")
     assert ("./kafka-config/server.properties", "/mnt/shared/config/server.properties") in bind_mounts("kafka-kraft")
     for name in TRINO_SERVICES:
@@ -134,24 +125,20 @@ def test_services_read_the_shared_configuration_files():
 
 def test_host_ports_match_the_contract_and_native_variable_names():
     publishing = {name for name in SERVICES if SERVICES[name].get("ports")}
-    assert publishing == set(HOST_PORTS), "only the contract's ports are published on the host"
-    for name, (variable, port) in HOST_PORTS.items():
+    assert publishing == set(PUBLISHED_BY.values()), "only the contract's ports are published on the host"
+    config_py = (REPO_ROOT / "smartmeter" / "config.py").read_text()
+    for label, (variable, port) in HOST_PORTS.items():
+        name = PUBLISHED_BY[label]
         (host, _container), = published_ports(name)
         assert host == f"${{{variable}:-{port}}}", f"{name}: publish as ${{{variable}:-{port}}}, got {host}"
-    config_py = (REPO_ROOT / "smartmeter" / "config.py").read_text()
-    for variable, port in [HOST_PORTS[n] for n in ("kafka-kraft", "trino-coordinator", "postgres")] + [HOST_PORTS["objectstore"]]:
-        assert f'env_int("{variable}", {port})' in config_py, f"native mode must use {variable} with default {port} too"
+        if label != "Kafka UI":  # compose only
+            assert f'env_int("{variable}", {port})' in config_py, f"native mode must use {variable} with default {port} too"
 
 
-@pytest.mark.parametrize("document", ["README.md", "DESIGN.md"])
-def test_documented_ports_match_the_compose_file(document):
-    path = DESIGN if document == "DESIGN.md" else REPO_ROOT / document
-    if not path.is_file():
-        pytest.skip(f"{path} is not there to compare with")
-    text = path.read_text()
-    for name, (_variable, port) in HOST_PORTS.items():
-        label = PORT_LABELS[name]
-        assert re.search(rf"{re.escape(label)}[^0-9\n]{{0,24}}{port}\b", text), f"{document} does not say {label} {port}"
+def test_readme_states_the_contract_ports():
+    text = (REPO_ROOT / "README.md").read_text()
+    for label, (_variable, port) in HOST_PORTS.items():
+        assert re.search(rf"{re.escape(label)}[^0-9\n]{{0,24}}{port}\b", text), f"README.md does not say {label} {port}"
 
 
 # --------------------------------------------------------------------------- environment
