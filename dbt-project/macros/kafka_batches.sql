@@ -35,12 +35,13 @@
 {%- endmacro %}
 
 {% macro pipeline_batch_id() -%}
-    {{ return(pipeline_batch()['batch_id'] | int) }}
+    {{ return((pipeline_batch()['batch_id'] | int) if execute else 0) }}
 {%- endmacro %}
 
 {#- This run's batch of one topic: {topic_id, partitions: [[p, start, end], ...]}. -#}
 {% macro kafka_batch(topic_key) -%}
-    {{ return(pipeline_batch()['kafka_batch'].get(topic_key, {'topic_id': '', 'partitions': []})) }}
+    {%- set empty = {'topic_id': '', 'partitions': []} -%}
+    {{ return(pipeline_batch()['kafka_batch'].get(topic_key, empty) if execute else empty) }}
 {%- endmacro %}
 
 {#- SELECT of this run's messages of one topic: `columns` (connector column expressions) plus

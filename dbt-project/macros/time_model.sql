@@ -20,35 +20,43 @@
     at_timezone({{ reading_at }} - interval '1' second, {{ timezone }})
 {%- endmacro %}
 
-{% macro local_date(reading_at, timezone) -%}
-    cast({{ local_interval_start(reading_at, timezone) }} as date)
-{%- endmacro %}
-
-{#- Appends to `into` the distinct (local date, zone) pairs that `sql` returns (two columns);
-    does nothing while parsing. -#}
-{% macro collect_local_days(sql, into) -%}
+{#- Appends to `into` the runs of consecutive hours among those `hours_sql` returns (one
+    column, hour starts as timestamp with time zone), as [first hour, end] pairs of ISO strings
+    with end exclusive; does nothing while parsing. A backfill touches hundreds of hours, and
+    one range per run of hours keeps the predicate short. -#}
+{% macro collect_hour_ranges(hours_sql, into) -%}
     {%- if execute -%}
-        {%- for row in run_query(sql).rows -%}
-            {%- set pair = (row[0] | string, row[1] | string) -%}
-            {%- if row[0] is not none and pair not in into -%}
-                {%- do into.append(pair) -%}
-            {%- endif -%}
+        {%- set ranges_sql -%}
+            select
+                cast(min(hour_at) as varchar),
+                cast(max(hour_at) + interval '1' hour as varchar)
+            from (
+                select
+                    hour_at,
+                    hour_at - row_number() over (order by hour_at) * interval '1' hour as island_at
+                from (select distinct hour_at from ({{ hours_sql }}) as touched (hour_at))
+            )
+            group by island_at
+            order by 1
+        {%- endset -%}
+        {%- for row in run_query(ranges_sql).rows -%}
+            {%- do into.append([row[0], row[1]]) -%}
         {%- endfor -%}
-        {%- do into.sort() -%}
     {%- endif -%}
 {%- endmacro %}
 
-{#- SQL predicate: the instant `ts_expr`, shifted back by `shift_seconds`, falls on one of the
-    local days `days` ((date, zone) pairs). Literal bounds, so Iceberg prunes partitions and
-    files; readings use shift_seconds=1 (interval-end attribution), events 0. -#}
-{% macro in_local_days(ts_expr, days, shift_seconds=1) -%}
-    {%- if days | length == 0 -%}
+{#- SQL predicate: the instant `ts_expr`, shifted back by `shift_seconds`, falls within an hour of
+    one of the hour `ranges`. Each range reaches an hour to either side, so it covers every local
+    hour that overlaps its UTC hours, in any zone (offsets are whole quarter hours). Literal
+    bounds, so Iceberg prunes partitions and files. -#}
+{% macro in_hours(ts_expr, ranges, shift_seconds=1) -%}
+    {%- if ranges | length == 0 -%}
         false
     {%- else -%}
         (
-        {%- for day, zone in days %}
-            {{ 'or ' if not loop.first }}({{ ts_expr }} >= with_timezone(timestamp '{{ day }} 00:00:00', '{{ zone }}') + interval '{{ shift_seconds }}' second
-                and {{ ts_expr }} < with_timezone(timestamp '{{ day }} 00:00:00' + interval '1' day, '{{ zone }}') + interval '{{ shift_seconds }}' second)
+        {%- for first_hour, end_hour in ranges %}
+            {{ 'or ' if not loop.first }}({{ ts_expr }} >= timestamp '{{ first_hour }}' - interval '1' hour + interval '{{ shift_seconds }}' second
+                and {{ ts_expr }} < timestamp '{{ end_hour }}' + interval '1' hour + interval '{{ shift_seconds }}' second)
         {%- endfor %}
         )
     {%- endif -%}

@@ -47,31 +47,6 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The run's UTC date as an ISO string, and the seconds elapsed on it. -#}
-{% macro run_date() -%}
-    {%- if run_started_at is defined and run_started_at -%}
-        {{ run_started_at.strftime('%Y-%m-%d') }}
-    {%- else -%}
-        1970-01-01
-    {%- endif -%}
-{%- endmacro %}
-
-{#- SQL predicate: `ts_expr` falls within `margin_hours` of one of `dates`, as literal ranges so
-    Iceberg can prune files by partition and min/max statistics. The margin covers local days,
-    which start up to 14 hours before or after the UTC day. -#}
-{% macro near_dates(ts_expr, dates, margin_hours=15) -%}
-    {%- if dates | length == 0 -%}
-        false
-    {%- else -%}
-        (
-        {%- for d in dates %}
-            {{ 'or ' if not loop.first }}({{ ts_expr }} >= timestamp '{{ d }} 00:00:00 UTC' - interval '{{ margin_hours }}' hour
-                and {{ ts_expr }} < timestamp '{{ d }} 00:00:00 UTC' + interval '1' day + interval '{{ margin_hours }}' hour)
-        {%- endfor %}
-        )
-    {%- endif -%}
-{%- endmacro %}
-
 {#- A VALUES relation of dates with column `column_name`, or an empty relation. -#}
 {% macro dates_relation(dates, column_name) -%}
     {%- if dates | length == 0 -%}

@@ -3,17 +3,20 @@ batch as vars, and a clean stop (SIGINT, which makes dbt cancel its Trino querie
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from smartmeter.config import REPO_ROOT, Settings, environment
 
 DBT_PROJECT = REPO_ROOT / "dbt-project"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass
@@ -96,6 +99,16 @@ def read_run_results(target_path: Path) -> list[NodeResult]:
     return nodes
 
 
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A killed runner (SIGKILL, OOM) must not leave dbt writing on its own: the next writer
+    plans batches from what has landed, and cancels only the queries running at that moment."""
+    def arrange() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent_pid:  # the runner died before prctl took effect
+            os._exit(1)
+    return arrange
+
+
 def run_dbt(settings: Settings, args: Sequence[str], batch: Mapping[str, object], *,
             capture: bool = False, schema_check: bool = False) -> DbtResult:
     """Run `dbt ARGS` in the project with this run's batch (LAKEHOUSE_BATCH, read by
@@ -111,6 +124,7 @@ def run_dbt(settings: Settings, args: Sequence[str], batch: Mapping[str, object]
         stdout=subprocess.PIPE if capture else None, stderr=subprocess.STDOUT if capture else None, text=True,
         # dbt must not get the terminal's Ctrl+C directly: we forward one SIGINT and then wait.
         start_new_session=True,
+        preexec_fn=_die_with_parent(os.getpid()),
     )
     interrupted = False
     previous: dict = {}

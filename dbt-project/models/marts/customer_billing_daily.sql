@@ -35,7 +35,9 @@ hourly as (
         where
             usage_date in ({{ dates_relation(touched_dates, 'usage_date') }})
             and (customer_id, usage_date) in (
-                select changed.customer_id, changed.usage_date
+                select
+                    changed.customer_id,
+                    changed.usage_date
                 from {{ ref('customer_usage_hourly') }} as changed
                 where changed.batch_id > {{ watermark }}
             )

@@ -31,7 +31,9 @@ from {{ ref('customer_billing_daily') }}
     where
         date_trunc('month', billing_date) in ({{ dates_relation(touched_months, 'billing_month') }})
         and (customer_id, date_trunc('month', billing_date)) in (
-            select changed.customer_id, date_trunc('month', changed.billing_date)
+            select
+                changed.customer_id,
+                date_trunc('month', changed.billing_date) as billing_month
             from {{ ref('customer_billing_daily') }} as changed
             where changed.batch_id > {{ watermark }}
         )

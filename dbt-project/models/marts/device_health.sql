@@ -55,7 +55,7 @@ device_grid as (
     from devices
     cross join days
     where devices.is_active and devices.install_date <= days.reading_date
-    union
+    union distinct
     select
         device_id,
         reading_date

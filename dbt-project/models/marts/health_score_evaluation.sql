@@ -41,8 +41,8 @@ labelled_days as (
     inner join labels
         on
             health.device_id = labels.device_id
-            and labels.started_at < health.day_end_at
-            and labels.ended_at > health.day_start_at
+            and health.day_end_at > labels.started_at
+            and health.day_start_at < labels.ended_at
 ),
 
 rules as (

@@ -42,22 +42,19 @@ screened as (
     select
         *,
         coalesce(
-            raw_message = case
-                when register_kwh_text is null and interval_minutes_text is null
-                    then concat(
-                        '{"device_id": "', device_id_text, '", "customer_id": "', customer_id_text,
-                        '", "timestamp": "', timestamp_text, '", "metrics": {"energy_kwh": ', energy_kwh_text,
-                        ', "voltage": ', voltage_text, ', "battery_pct": ', battery_pct_text,
-                        '}, "status": "', status_text, '"}'
+            raw_message = concat(
+                '{"device_id": "', device_id_text, '", "customer_id": "', customer_id_text,
+                '", "timestamp": "', timestamp_text, '", "metrics": {"energy_kwh": ', energy_kwh_text,
+                ', "voltage": ', voltage_text, ', "battery_pct": ', battery_pct_text,
+                if(
+                    register_kwh_text is null and interval_minutes_text is null,
+                    concat('}, "status": "', status_text, '"}'),
+                    concat(
+                        ', "register_kwh": ', register_kwh_text, '}, "status": "', status_text,
+                        '", "interval_minutes": ', interval_minutes_text, '}'
                     )
-                else concat(
-                    '{"device_id": "', device_id_text, '", "customer_id": "', customer_id_text,
-                    '", "timestamp": "', timestamp_text, '", "metrics": {"energy_kwh": ', energy_kwh_text,
-                    ', "voltage": ', voltage_text, ', "battery_pct": ', battery_pct_text,
-                    ', "register_kwh": ', register_kwh_text, '}, "status": "', status_text,
-                    '", "interval_minutes": ', interval_minutes_text, '}'
                 )
-            end,
+            ),
             false
         ) as is_canonical
     from source_messages
@@ -85,8 +82,8 @@ extracted as (
     from parsed
 ),
 
-{#- Canonical messages have string ids, timestamp and status by construction; their metrics
-    texts are JSON numbers or literals (true, false), told apart by the cast below. -#}
+-- Canonical messages have string ids, timestamp and status by construction; their metrics
+-- texts are JSON numbers or literals (true, false), told apart by the cast below.
 typed as (
     select
         kafka_partition,
