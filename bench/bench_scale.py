@@ -31,14 +31,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from smartmeter.config import REPO_ROOT, Settings, load_settings
+from smartmeter.config import REPO_ROOT, TEST_TOPICS, Settings, load_settings
 from smartmeter.native.layout import Layout
 from smartmeter.native.supervisor import Supervisor
 from smartmeter.pipeline.cycle import Runner
 from smartmeter.pipeline.store import PipelineStore, connect
 from smartmeter.trino_sql import query
 
-TELEMETRY_TOPIC, FAULT_LOG_TOPIC = "telemetry_raw_test", "meter_fault_logs_test"
+TELEMETRY_TOPIC, FAULT_LOG_TOPIC = TEST_TOPICS
 SCOPE = "bench"
 
 

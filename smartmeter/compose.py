@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from smartmeter.config import REPO_ROOT, env, env_int
+from smartmeter.config import REPO_ROOT, TOPICS, env_int, load_settings
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ONE_SHOT_SERVICES = frozenset({"objectstore-init"})
@@ -215,31 +215,25 @@ def _unready(services: Sequence[str]) -> list[str]:
 
 # --------------------------------------------------------------------------- initialisation
 
-def _topics() -> tuple[str, ...]:
-    from smartmeter.native.services import TOPICS
-
-    return TOPICS
-
-
 def create_topics() -> None:
     partitions = env_int("KAFKA_TOPIC_PARTITIONS", 3)
     script = "set -e\n" + "".join(
         f"/opt/kafka/bin/kafka-topics.sh --bootstrap-server localhost:9092 --create --if-not-exists "
         f"--topic {topic} --partitions {partitions} --replication-factor 1\n"
-        for topic in _topics()
+        for topic in TOPICS
     )
     _check(_compose("exec", "-T", "kafka-kraft", "bash", "-c", script, timeout_s=300), "creating Kafka topics", ["kafka-kraft"])
     listed = _check(
         _compose("exec", "-T", "kafka-kraft", "/opt/kafka/bin/kafka-topics.sh", "--bootstrap-server", "localhost:9092", "--list"),
         "listing Kafka topics", ["kafka-kraft"],
     )
-    missing = sorted(set(_topics()) - {line.strip() for line in listed.splitlines()})
+    missing = sorted(set(TOPICS) - {line.strip() for line in listed.splitlines()})
     if missing:
         raise ComposeError(f"Kafka topics missing after creation: {', '.join(missing)}", ["kafka-kraft"])
 
 
 def create_schemas(attempts: int = 6, pause_s: float = 5.0) -> None:
-    user = env("TRINO_USER", "lakehouse")
+    user = load_settings().trino_user
     statements = "CREATE SCHEMA IF NOT EXISTS iceberg.staging; CREATE SCHEMA IF NOT EXISTS iceberg.marts"
     command = ("exec", "-T", "trino-coordinator", "trino", "--server", "http://localhost:8080", f"--user={user}", "--execute", statements)
     for attempt in range(1, attempts + 1):
@@ -280,13 +274,13 @@ def verify_master_data() -> str:
 # --------------------------------------------------------------------------- endpoints
 
 def endpoints() -> list[tuple[str, str]]:
-    pg = f"postgresql://{env('POSTGRES_USER', 'lakehouse')}@localhost:{env_int('POSTGRES_PORT', 5432)}/{env('POSTGRES_DB', 'lakehouse')}"
+    s = load_settings()
     return [
-        ("Kafka UI", f"http://localhost:{env_int('KAFKA_UI_PORT', 8080)}"),
-        ("Trino web UI", f"http://localhost:{env_int('TRINO_PORT', 8081)}"),
-        ("Kafka (host)", f"localhost:{env_int('KAFKA_PORT', 19092)}"),
-        ("PostgreSQL", pg),
-        ("S3 API", f"http://localhost:{env_int('S3_PORT', 9000)} (bucket {env('S3_BUCKET', 'lakehouse')}; S3Proxy has no web console)"),
+        ("Kafka UI", f"http://localhost:{s.kafka_ui_port}"),
+        ("Trino web UI", f"http://localhost:{s.trino_port}"),
+        ("Kafka (host)", f"localhost:{s.kafka_port}"),
+        ("PostgreSQL", f"postgresql://{s.postgres_user}@localhost:{s.postgres_port}/{s.postgres_db}"),
+        ("S3 API", f"http://localhost:{s.s3_port} (bucket {s.s3_bucket}; S3Proxy has no web console)"),
         ("dbt loop", "docker logs -f dbt-transformations"),
     ]
 
@@ -326,7 +320,7 @@ def setup() -> int:
         _say("[4/5] creating Kafka topics and Iceberg schemas, checking master data")
         step_services = ["kafka-kraft"]
         create_topics()
-        _say(f"  ✓ topics: {', '.join(_topics())}")
+        _say(f"  ✓ topics: {', '.join(TOPICS)}")
         step_services = ["trino-coordinator"]
         create_schemas()
         _say("  ✓ schemas: iceberg.staging, iceberg.marts")

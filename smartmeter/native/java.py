@@ -33,7 +33,7 @@ def _candidates() -> list[Path]:
         found.append(Path(os.environ["JAVA_HOME"]))
     jvm_dir = Path("/usr/lib/jvm")
     if jvm_dir.is_dir():
-        # Temurin first, newest first: the design's preferred runtime.
+        # Temurin first (the JDK Trino recommends), newest first.
         found += sorted(jvm_dir.glob("temurin-*"), reverse=True)
         found += sorted(p for p in jvm_dir.iterdir() if not p.name.startswith("temurin-"))
     return found

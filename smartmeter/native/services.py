@@ -23,13 +23,11 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from smartmeter.config import Settings, environment
+from smartmeter.config import TOPICS, Settings, environment
 from smartmeter.errors import LakehouseError
 from smartmeter.native import artifacts
 from smartmeter.native.install import postgres_bin_dir
 from smartmeter.native.layout import KAFKA_CONFIG, OBJECTSTORE_CONFIG, POSTGRES_INIT, TRINO_ETC, Layout
-
-TOPICS = ("telemetry_raw", "meter_fault_logs", "telemetry_raw_test", "meter_fault_logs_test")
 
 
 @dataclass

@@ -20,7 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smartmeter import calendar
-from smartmeter.config import env, load_settings
+from smartmeter.config import FAULT_LOG_TOPIC, TELEMETRY_TOPIC, env, load_settings
 from smartmeter.simulator import masterdata
 from smartmeter.simulator.chaos import ChaosRates, TelemetryChaos
 from smartmeter.simulator.faultlogs import device_id_in
@@ -128,8 +128,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, _Options]:
     kafka = parser.add_argument_group("Kafka")
     options.add(kafka, "--bootstrap-servers", "KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers,
                 help="Kafka bootstrap servers")
-    options.add(kafka, "--topic", "SIM_TOPIC", "telemetry_raw", help="telemetry topic")
-    options.add(kafka, "--fault-log-topic", "SIM_FAULT_LOG_TOPIC", "meter_fault_logs", help="fault-log topic")
+    options.add(kafka, "--topic", "SIM_TOPIC", TELEMETRY_TOPIC, help="telemetry topic")
+    options.add(kafka, "--fault-log-topic", "SIM_FAULT_LOG_TOPIC", FAULT_LOG_TOPIC, help="fault-log topic")
     options.add(kafka, "--kafka-client", "SIM_KAFKA_CLIENT", "confluent", choices=CLIENTS,
                 help="Kafka client library")
     options.add(kafka, "--connect-retries", "SIM_CONNECT_RETRIES", 5, type=_positive_int,

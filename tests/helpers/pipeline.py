@@ -28,10 +28,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from smartmeter.config import REPO_ROOT, Settings
+from smartmeter.config import REPO_ROOT, TEST_TOPICS, Settings
 
-TELEMETRY_TEST_TOPIC = "telemetry_raw_test"
-FAULT_LOG_TEST_TOPIC = "meter_fault_logs_test"
+TELEMETRY_TEST_TOPIC, FAULT_LOG_TEST_TOPIC = TEST_TOPICS
 PARTITIONS = 3
 MAX_ENERGY_KWH = 1000.0
 MAX_VOLTAGE_V = 1000.0

@@ -14,9 +14,9 @@ from pathlib import Path
 import yaml
 from dotenv import dotenv_values
 
-from smartmeter.config import REPO_ROOT
+from smartmeter import config
+from smartmeter.config import DEFAULT_PORTS, REPO_ROOT
 from smartmeter.native import artifacts
-from tests.helpers.contract import HOST_PORTS
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict] = COMPOSE["services"]
@@ -24,9 +24,11 @@ ONE_SHOT = {name for name, svc in SERVICES.items() if str(svc.get("restart", "")
 TRINO_SERVICES = [name for name, svc in SERVICES.items() if str(svc.get("image", "")).startswith("trinodb/trino:")]
 DBT_SERVICE = "dbt-transformations"
 ENV_EXAMPLE = {k: v or "" for k, v in dotenv_values(REPO_ROOT / ".env.example").items()}
-# The compose service that publishes each of the contract's host ports.
-PUBLISHED_BY = {"Kafka": "kafka-kraft", "Kafka UI": "kafka-ui", "Trino": "trino-coordinator", "PostgreSQL": "postgres",
-                "S3": "objectstore"}
+# Each host port: its name in the README, the compose service that publishes it, the variable
+# that moves it (its default is smartmeter.config.DEFAULT_PORTS).
+HOST_PORTS = [("Kafka", "kafka-kraft", "KAFKA_PORT"), ("Kafka UI", "kafka-ui", "KAFKA_UI_PORT"),
+              ("Trino", "trino-coordinator", "TRINO_PORT"), ("PostgreSQL", "postgres", "POSTGRES_PORT"),
+              ("S3", "objectstore", "S3_PORT")]
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
@@ -123,21 +125,19 @@ def test_services_read_the_shared_configuration_files():
 
 # --------------------------------------------------------------------------- ports
 
-def test_host_ports_match_the_contract_and_native_variable_names():
+def test_host_ports_are_the_native_defaults_under_the_same_variables():
     publishing = {name for name in SERVICES if SERVICES[name].get("ports")}
-    assert publishing == set(PUBLISHED_BY.values()), "only the contract's ports are published on the host"
-    config_py = (REPO_ROOT / "smartmeter" / "config.py").read_text()
-    for label, (variable, port) in HOST_PORTS.items():
-        name = PUBLISHED_BY[label]
+    assert publishing == {name for _label, name, _variable in HOST_PORTS}, "only these ports are published on the host"
+    for _label, name, variable in HOST_PORTS:
         (host, _container), = published_ports(name)
-        assert host == f"${{{variable}:-{port}}}", f"{name}: publish as ${{{variable}:-{port}}}, got {host}"
-        if label != "Kafka UI":  # compose only
-            assert f'env_int("{variable}", {port})' in config_py, f"native mode must use {variable} with default {port} too"
+        expected = f"${{{variable}:-{DEFAULT_PORTS[variable]}}}"
+        assert host == expected, f"{name}: publish as {expected}, got {host}"
 
 
-def test_readme_states_the_contract_ports():
+def test_readme_states_the_default_ports():
     text = (REPO_ROOT / "README.md").read_text()
-    for label, (_variable, port) in HOST_PORTS.items():
+    for label, _name, variable in HOST_PORTS:
+        port = DEFAULT_PORTS[variable]
         assert re.search(rf"{re.escape(label)}[^0-9\n]{{0,24}}{port}\b", text), f"README.md does not say {label} {port}"
 
 
@@ -211,6 +211,15 @@ def test_dbt_container_sets_what_the_profile_reads():
     assert env["TRINO_PORT"] == environment("trino-coordinator")["TRINO_HTTP_PORT"]
     assert env["DBT_AUTO_RUN"] == "${DBT_AUTO_RUN:-true}"
     assert env["DBT_RUN_INTERVAL"] == "${DBT_RUN_INTERVAL:-600}"
+
+
+def test_dbt_native_target_defaults_to_the_settings_defaults(monkeypatch):
+    monkeypatch.setattr(config, "environment", dict)  # no .env, no process environment: the defaults
+    defaults = config.load_settings()
+    native = (REPO_ROOT / "dbt-project" / "profiles.yml").read_text().split("docker:")[0]
+    for variable, value in (("TRINO_HOST", defaults.trino_host), ("TRINO_PORT", defaults.trino_port),
+                            ("TRINO_USER", defaults.trino_user)):
+        assert f"env_var('{variable}', '{value}')" in native, f"profiles.yml: native {variable} must default to {value}"
 
 
 # --------------------------------------------------------------------------- images and versions
