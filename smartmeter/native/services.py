@@ -227,6 +227,19 @@ class Postgres(Service):
         return f"postgresql://{ctx.settings.postgres_user}@localhost:{self.port(ctx)}/{ctx.settings.postgres_db}"
 
 
+def s3_client(settings: Settings):
+    """boto3's S3 client for the object store. Path-style: S3Proxy has no per-bucket host names;
+    one attempt with short timeouts: callers poll health themselves."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3", endpoint_url=settings.s3_endpoint, aws_access_key_id=settings.s3_access_key,
+        aws_secret_access_key=settings.s3_secret_key, region_name=settings.s3_region,
+        config=Config(s3={"addressing_style": "path"}, connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}),
+    )
+
+
 class ObjectStore(Service):
     """S3Proxy with the filesystem backend (see README: why not MinIO)."""
 
@@ -236,17 +249,6 @@ class ObjectStore(Service):
 
     def port(self, ctx: Context) -> int:
         return ctx.settings.s3_port
-
-    def client(self, ctx: Context):
-        import boto3
-        from botocore.config import Config
-
-        s = ctx.settings
-        return boto3.client(
-            "s3", endpoint_url=s.s3_endpoint, aws_access_key_id=s.s3_access_key, aws_secret_access_key=s.s3_secret_key,
-            region_name=s.s3_region,
-            config=Config(s3={"addressing_style": "path"}, connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}),
-        )
 
     def prepare(self, ctx: Context) -> None:
         artifacts.fetch(ctx.layout, artifacts.S3PROXY)
@@ -262,7 +264,7 @@ class ObjectStore(Service):
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.client(ctx).list_buckets()
+            s3_client(ctx.settings).list_buckets()
         except (BotoCoreError, ClientError):
             return False
         return True
@@ -271,7 +273,7 @@ class ObjectStore(Service):
         from botocore.exceptions import ClientError
 
         try:
-            self.client(ctx).create_bucket(Bucket=ctx.settings.s3_bucket)
+            s3_client(ctx.settings).create_bucket(Bucket=ctx.settings.s3_bucket)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise LakehouseError(f"creating bucket {ctx.settings.s3_bucket} failed: {exc}") from exc
