@@ -26,6 +26,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
+
 from smartmeter.config import REPO_ROOT, TOPICS, env_int, load_settings
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -236,14 +238,12 @@ def create_schemas(attempts: int = 6, pause_s: float = 5.0) -> None:
     user = load_settings().trino_user
     statements = "CREATE SCHEMA IF NOT EXISTS iceberg.staging; CREATE SCHEMA IF NOT EXISTS iceberg.marts"
     command = ("exec", "-T", "trino-coordinator", "trino", "--server", "http://localhost:8080", f"--user={user}", "--execute", statements)
-    for attempt in range(1, attempts + 1):
-        result = _compose(*command, timeout_s=180)
-        if result.returncode == 0:
-            return
-        if attempt == attempts:
-            _check(result, "creating the Iceberg schemas iceberg.staging and iceberg.marts",
-                   ["trino-coordinator", "postgres", "objectstore"])
-        time.sleep(pause_s)
+    # Trino may still be loading its catalogs just after its healthcheck passed.
+    retrying = Retrying(stop=stop_after_attempt(attempts), wait=wait_fixed(pause_s),
+                        retry=retry_if_result(lambda result: result.returncode != 0),
+                        retry_error_callback=lambda state: state.outcome.result())  # the last result, for _check
+    result = retrying(_compose, *command, timeout_s=180)
+    _check(result, "creating the Iceberg schemas iceberg.staging and iceberg.marts", ["trino-coordinator", "postgres", "objectstore"])
 
 
 MASTER_DATA_SQL = (

@@ -14,7 +14,7 @@ import sys
 import time
 
 from smartmeter.config import TELEMETRY_TOPIC, env, load_settings
-from smartmeter.simulator.retry import ServiceUnavailable, with_retries
+from smartmeter.retry import ServiceUnavailable, with_retries
 
 SUMMARY_EVERY_S = 5.0
 RULE = "-" * 80

@@ -21,13 +21,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smartmeter import calendar
 from smartmeter.config import FAULT_LOG_TOPIC, TELEMETRY_TOPIC, env, load_settings
+from smartmeter.retry import ServiceUnavailable
 from smartmeter.simulator import masterdata
 from smartmeter.simulator.chaos import ChaosRates, TelemetryChaos
 from smartmeter.simulator.faultlogs import device_id_in
 from smartmeter.simulator.faults import observed_labels, plan_faults, write_labels_csv
 from smartmeter.simulator.fleet import BackfillWindow, Fleet, fleet_zones
 from smartmeter.simulator.producer import CLIENTS, MessageRecorder, ProducerOptions, create_producer
-from smartmeter.simulator.retry import ServiceUnavailable
 from smartmeter.simulator.runner import RULE, RunTotals, Simulation
 
 BANNER = "=" * 80

@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, timedelta
 
+from smartmeter.retry import with_retries
 from smartmeter.simulator.model import Customer, Device
-from smartmeter.simulator.retry import with_retries
 
 FIRST_CUSTOMER_NUMBER = 8000
 FIRST_DEVICE_NUMBER = 10000
