@@ -362,7 +362,7 @@ class Kafka(Service):
                 raise LakehouseError(f"creating Kafka topic {topic} failed: {exc}") from exc
 
 
-class Trino(Service):
+class TrinoServer(Service):
     """The coordinator (index 0) or worker N, all from trino-config/etc."""
 
     needs_java = True
@@ -491,7 +491,7 @@ class PipelineLoop(Service):
         return f"pipeline loop, log {ctx.layout.log_file(self.name)}"
 
 
-CORE_SERVICES: tuple[Service, ...] = (Postgres(), ObjectStore(), Kafka(), Trino())
+CORE_SERVICES: tuple[Service, ...] = (Postgres(), ObjectStore(), Kafka(), TrinoServer())
 
 
 def service_named(name: str) -> Service:
@@ -500,6 +500,6 @@ def service_named(name: str) -> Service:
         if service.name == name:
             return service
     if name.startswith("trino-worker-") and name.rsplit("-", 1)[1].isdigit():
-        return Trino(int(name.rsplit("-", 1)[1]))
+        return TrinoServer(int(name.rsplit("-", 1)[1]))
     raise LakehouseError(f"no service {name!r}")
 
