@@ -110,7 +110,7 @@ def bench_ingest_and_incremental(args, settings, devices) -> None:
 
     print(f"[B] history {small + new + large:,} readings (= A's history, A's new batch and {large:,} more)")
     send(large)
-    ingest_s, ingest = timed(b, "run", "--select", "+stg_telemetry_raw")
+    _, ingest = timed(b, "run", "--select", "+stg_telemetry_raw")
     landed = ingest["stg_telemetry_messages"]
     staged = ingest["stg_telemetry_raw"]
     total = small + new + large
