@@ -31,12 +31,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from smartmeter.config import REPO_ROOT, load_settings
+from smartmeter.pipeline.topics import recreate_topics
 from tests.helpers.pipeline import (
     FAULT_LOG_TEST_TOPIC,
     TELEMETRY_TEST_TOPIC,
     IsolatedPipeline,
     produce,
-    recreate_topics,
 )
 
 

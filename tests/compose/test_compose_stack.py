@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import time
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import pytest
 from smartmeter import compose
 from smartmeter.config import REPO_ROOT
 from smartmeter.trino_sql import query
-from tests.helpers.pipeline import IsolatedPipeline, State, assert_matches_oracle, consume_all, snapshot
+from tests.helpers.pipeline import IsolatedPipeline, State, assert_matches_oracle, consume_all, consume_recorded, snapshot
 from tests.helpers.trino import splits_per_node_of_a_scan
 
 TELEMETRY = "telemetry_raw"
@@ -78,12 +77,7 @@ def stack(settings, tmp_path_factory) -> State:
     s.device_customers = dict(s.pipeline.query("select device_id, customer_id from postgresql.public.devices"))
     record = tmp_path_factory.mktemp("sim") / "record.jsonl"
     simulator(settings, "--backfill-days", "2", "--seed", "20251209", "--chaos", "--fault-rate", "0.5", "--record", str(record))
-    s.telemetry = consume_all(settings, TELEMETRY)
-    s.fault_logs = consume_all(settings, FAULT_LOGS)
-    recorded = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
-    for topic, consumed in ((TELEMETRY, s.telemetry), (FAULT_LOGS, s.fault_logs)):
-        sent = Counter(r["value"] for r in recorded if r["topic"] == topic)
-        assert Counter(m.value for m in consumed) == sent, f"Kafka holds exactly what the simulator recorded for {topic}"
+    s.telemetry, s.fault_logs = consume_recorded(settings, record, [TELEMETRY, FAULT_LOGS])
     s.held_back = []
     s.pipeline.wait_for_topic_count(TELEMETRY, len(s.telemetry))
     return s
