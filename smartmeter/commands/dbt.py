@@ -1,17 +1,11 @@
 """`./lakehouse dbt ARGS`: dbt against the running stack, through the pipeline runner (one writer
 at a time, one bounded Kafka batch per writing command)."""
 
-import argparse
-
 from smartmeter.mode import docker_exec, mode
 
 NAME = "dbt"
 HELP = "dbt against the stack, e.g. ./lakehouse dbt build (loads one bounded batch)"
-PASSTHROUGH = True
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="dbt's arguments")
+PASSTHROUGH = "dbt's arguments"
 
 
 def run(args, settings) -> int:

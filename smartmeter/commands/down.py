@@ -6,10 +6,6 @@ NAME = "down"
 HELP = "stop every service, keeping data"
 
 
-def add_arguments(parser) -> None:
-    del parser
-
-
 def run(args, settings) -> int:
     if mode(settings) == "docker":
         from smartmeter import compose

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from smartmeter import config
 from smartmeter.config import REPO_ROOT, load_settings
 from smartmeter.errors import LakehouseError
 from smartmeter.native import artifacts, process
@@ -31,24 +32,18 @@ def test_port_taken_names_the_port_and_the_variable_to_change():
     assert "export TRINO_PORT=" in str(err.value)
 
 
-def test_service_dying_while_starting_shows_its_log(tmp_path):
+@pytest.mark.parametrize(("state", "timeout_s", "log_text", "says"), [
+    ("BACKOFF", 30, "starting\nFATAL: config broken at line 7\n", "svc exited while starting (BACKOFF)"),
+    ("RUNNING", 1, "still warming up\n", "did not become healthy within 1s"),
+], ids=["dying-while-starting", "never-healthy"])
+def test_a_service_that_does_not_come_up_shows_why_and_its_log(tmp_path, state, timeout_s, log_text, says):
     log = tmp_path / "svc.log"
-    log.write_text("starting\nFATAL: config broken at line 7\n")
+    log.write_text(log_text)
     with pytest.raises(LakehouseError) as err:
-        process.wait_until(lambda: False, service="svc", state=lambda: "BACKOFF", log_file=log, timeout_s=30,
+        process.wait_until(lambda: False, service="svc", state=lambda: state, log_file=log, timeout_s=timeout_s,
                            progress=lambda _: None)
-    assert "svc exited while starting (BACKOFF)" in str(err.value)
-    assert "FATAL: config broken at line 7" in str(err.value)
-
-
-def test_service_never_healthy_times_out_with_its_log(tmp_path):
-    log = tmp_path / "svc.log"
-    log.write_text("still warming up\n")
-    with pytest.raises(LakehouseError) as err:
-        process.wait_until(lambda: False, service="svc", state=lambda: "RUNNING", log_file=log, timeout_s=1,
-                           progress=lambda _: None)
-    assert "did not become healthy within 1s" in str(err.value)
-    assert "still warming up" in str(err.value)
+    assert says in str(err.value)
+    assert log_text.splitlines()[-1] in str(err.value)
 
 
 def test_supervisord_config_restarts_crashes_rotates_logs_and_holds_no_secret(tmp_path, monkeypatch):
@@ -120,8 +115,7 @@ def test_kafka_config_keeps_shared_settings_and_sets_native_ones(tmp_path, monke
 
 
 def test_default_ports_match_the_contract(monkeypatch):
-    for name in ("KAFKA_PORT", "KAFKA_BOOTSTRAP_SERVERS", "TRINO_PORT", "POSTGRES_PORT", "S3_PORT", "S3_ENDPOINT"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(config, "environment", dict)  # no .env, no process environment: the defaults
     settings = load_settings()
     assert (settings.kafka_port, settings.trino_port, settings.postgres_port, settings.s3_port) == (19092, 8081, 5432, 9000)
     assert settings.kafka_bootstrap_servers == "localhost:19092"
