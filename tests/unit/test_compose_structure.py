@@ -213,6 +213,12 @@ def test_dbt_container_sets_what_the_profile_reads():
     assert env["DBT_RUN_INTERVAL"] == "${DBT_RUN_INTERVAL:-600}"
 
 
+def test_trino_sees_the_topics_setup_creates():
+    assert ENV_EXAMPLE["KAFKA_TABLE_NAMES"].split(",") == list(config.TOPICS)
+    described = {path.stem for path in (REPO_ROOT / "trino-config" / "etc" / "kafka").glob("*.json")}
+    assert described == set(config.TOPICS), "trino-config/etc/kafka/ describes each topic"
+
+
 def test_dbt_native_target_defaults_to_the_settings_defaults(monkeypatch):
     monkeypatch.setattr(config, "environment", dict)  # no .env, no process environment: the defaults
     defaults = config.load_settings()
