@@ -8,8 +8,8 @@ Fresh setup, in order:
   2. `docker compose up -d --build`
   3. wait for every service's healthcheck (one-shot services: exit code 0), one progress line
      per service, and a timeout that names the services that never became healthy
-  4. Kafka topics, Iceberg schemas, and a check that postgres-init/ loaded the master data and
-     the Iceberg catalog tables
+  4. Kafka topics, Iceberg schemas, a check that postgres-init/ loaded the master data and
+     the Iceberg catalog tables, and the public holidays of LAKEHOUSE_TIMEZONE's country
   5. the endpoints
 A failing step prints `docker compose logs --tail 50 SERVICE` of the services involved and
 setup() returns non-zero.
@@ -17,6 +17,7 @@ setup() returns non-zero.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import shutil
@@ -61,9 +62,11 @@ def compose_command(*args: str) -> list[str]:
     return command + list(args)
 
 
-def _compose(*args: str, capture: bool = True, timeout_s: float | None = 120) -> subprocess.CompletedProcess[str]:
+def _compose(*args: str, capture: bool = True, timeout_s: float | None = 120,
+             input_text: str | None = None) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(compose_command(*args), cwd=REPO_ROOT, text=True, capture_output=capture, timeout=timeout_s)
+        return subprocess.run(compose_command(*args), cwd=REPO_ROOT, text=True, capture_output=capture, timeout=timeout_s,
+                              input=input_text)
     except subprocess.TimeoutExpired as exc:
         raise ComposeError(f"`docker compose {' '.join(args)}` did not finish within {timeout_s:.0f}s") from exc
 
@@ -271,6 +274,22 @@ def verify_master_data() -> str:
     return f"{counts[0]} tariffs, {counts[1]} customers, {counts[2]} devices; Iceberg catalog tables present"
 
 
+def seed_calendar() -> str:
+    """Public holidays of the utility's zone (a fresh setup has no customer zones yet), computed
+    here because postgres-init/ is plain SQL; piped to psql in the container."""
+    from smartmeter.simulator import masterdata
+
+    zone = load_settings().timezone
+    first_year, last_year = masterdata.default_holiday_years(datetime.date.today())
+    try:
+        sql, written = masterdata.calendar_sql([zone], first_year, last_year)
+    except ValueError as exc:
+        raise ComposeError(f"LAKEHOUSE_TIMEZONE: {exc}") from exc
+    script = 'psql -v ON_ERROR_STOP=1 -X -q -U "$POSTGRES_USER" -d "$POSTGRES_DB"'
+    _check(_compose("exec", "-T", "postgres", "sh", "-c", script, input_text=sql), "writing public holidays", ["postgres"])
+    return f"{written} public holidays {first_year}-{last_year} for {zone}"
+
+
 # --------------------------------------------------------------------------- endpoints
 
 def endpoints() -> list[tuple[str, str]]:
@@ -326,6 +345,7 @@ def setup() -> int:
         _say("  ✓ schemas: iceberg.staging, iceberg.marts")
         step_services = ["postgres"]
         _say(f"  ✓ master data: {verify_master_data()}")
+        _say(f"  ✓ calendar: {seed_calendar()}")
         _say("  ✓ bucket: created by objectstore-init")
 
         _say("[5/5] ready")

@@ -10,6 +10,7 @@ kafka-config/, objectstore/, postgres-init/); only environment variables differ.
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import pwd
@@ -222,6 +223,19 @@ class Postgres(Service):
             )
             if result.returncode != 0:
                 raise LakehouseError(f"{script.name} failed:\n{result.stderr}")
+        self.seed_calendar(ctx)
+
+    def seed_calendar(self, ctx: Context) -> None:
+        """Public holidays from the `holidays` package, which plain SQL cannot produce."""
+        from smartmeter.simulator import masterdata
+
+        conn = self.connect(ctx, ctx.settings.postgres_db)
+        try:
+            masterdata.seed_setup_calendar(conn, ctx.settings.timezone, datetime.date.today())
+        except ValueError as exc:
+            raise LakehouseError(f"LAKEHOUSE_TIMEZONE: {exc}") from exc
+        finally:
+            conn.close()
 
     def endpoint(self, ctx: Context) -> str:
         return f"postgresql://{ctx.settings.postgres_user}@localhost:{self.port(ctx)}/{ctx.settings.postgres_db}"

@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-class SimulationError(Exception):
+class SimulationError(LakehouseError):
     """A reason the simulation cannot start, printed as `✗ Error: ...`."""
 
 
@@ -273,16 +273,30 @@ def provision(args) -> None:
         devices = customers * 2
     if customers > devices:
         raise LakehouseError("--provision-customers must not exceed --provision-devices "
-                         "(every customer has at least one meter)")
+                             "(every customer has at least one meter)")
     print(f"Provisioning {customers:,} customers and {devices:,} devices in PostgreSQL...")
     connection = _connect_postgres(args)
     try:
         started = time.monotonic()
         new_customers, new_devices = masterdata.provision(connection, customers, devices, args.provision_second_zone)
+        print(f"✓ Provisioned in {time.monotonic() - started:.1f}s: {new_customers:,} new customers, "
+              f"{new_devices:,} new devices (existing rows kept)")
+        _seed_calendar(connection, load_settings().timezone, [args.provision_second_zone],
+                       masterdata.default_holiday_years(date.today()))
     finally:
         connection.close()
-    print(f"✓ Provisioned in {time.monotonic() - started:.1f}s: {new_customers:,} new customers, "
-          f"{new_devices:,} new devices (existing rows kept)")
+
+
+def _seed_calendar(connection, utility_zone: str, zones, years: tuple[int, int]) -> None:
+    """Public holidays of every zone in use, so the marts price and type local days with them."""
+    try:
+        in_use = masterdata.zones_in_use(connection, utility_zone, *zones)
+        written = masterdata.seed_calendar(connection, in_use, *years)
+    except ValueError as exc:
+        raise SimulationError(f"public holidays: {exc}") from exc
+    countries = sorted({country for zone in in_use if (country := calendar.country_of(zone))})
+    print(f"✓ Public holidays {years[0]}-{years[1]} in PostgreSQL: {written:,} "
+          f"({', '.join(countries) or 'no country'})")
 
 
 def ship_log(args) -> int:
@@ -459,6 +473,15 @@ def _plan_live(args, devices: list, seed: int) -> Plan:
     return Plan(start_at, window_end_at, episodes)
 
 
+def _plan_years(plan: Plan, utility_zone: str) -> tuple[int, int]:
+    zone = ZoneInfo(utility_zone)
+    if plan.window is None:  # live: it may run for weeks
+        return masterdata.default_holiday_years(datetime.now(zone).date())
+    first_day = datetime.fromtimestamp(plan.start_at, zone).date()
+    last_day = datetime.fromtimestamp(plan.window_end_at, zone).date()
+    return masterdata.holiday_years(first_day, last_day)
+
+
 def _run(simulation: Simulation, args, plan: Plan, backfill: bool) -> bool:
     """Send the readings; True when interrupted (what was queued is still sent)."""
     progress = ProgressBar()
@@ -496,8 +519,17 @@ def simulate(args, rates: ChaosRates) -> int:
     except SimulationError as exc:
         print(f"✗ Error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    producer = _connect_producer(args, backfill, devices)
     plan = _plan_backfill(args, devices, zones, utility_zone, seed) if backfill else _plan_live(args, devices, seed)
+    try:
+        connection = _connect_postgres(args)
+        try:
+            _seed_calendar(connection, utility_zone, zones, _plan_years(plan, utility_zone))
+        finally:
+            connection.close()
+    except SimulationError as exc:
+        print(f"✗ Error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    producer = _connect_producer(args, backfill, devices)
     fleet = Fleet(devices, seed=seed, interval_minutes=args.interval_minutes, start_at=plan.start_at,
                   timezone=utility_zone, episodes=plan.episodes, window=plan.window)
     chaos = TelemetryChaos(rates, seed=seed, known_device_ids={d.device_id for d in devices},
