@@ -23,9 +23,12 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="command")
     for module in COMMANDS:
         # A pass-through command's -h/--help belongs to the tool behind it.
-        passthrough = getattr(module, "PASSTHROUGH", False)
+        passthrough = getattr(module, "PASSTHROUGH", None)
         command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP, add_help=not passthrough)
-        module.add_arguments(command)
+        if passthrough:
+            command.add_argument("args", nargs=argparse.REMAINDER, help=passthrough)
+        if hasattr(module, "add_arguments"):
+            module.add_arguments(command)
         command.set_defaults(module=module)
     return top
 
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     top = parser()
     args, unknown = top.parse_known_args(argv)
     if unknown:
-        if not getattr(args.module, "PASSTHROUGH", False):
+        if not getattr(args.module, "PASSTHROUGH", None):
             top.error(f"unrecognized arguments: {' '.join(unknown)}")
         # Options before the first positional belong to the tool (dbt --debug build).
         args.args = unknown + args.args

@@ -27,7 +27,9 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from smartmeter.config import ENV_FILE, REPO_ROOT, TRINO_ADMIN_USER, env, env_int, load_settings
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
+
+from smartmeter.config import ENV_FILE, REPO_ROOT, TOPICS, TRINO_ADMIN_USER, env_int, load_settings
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ONE_SHOT_SERVICES = frozenset({"objectstore-init"})
@@ -218,25 +220,19 @@ def _unready(services: Sequence[str]) -> list[str]:
 
 # --------------------------------------------------------------------------- initialisation
 
-def _topics() -> tuple[str, ...]:
-    from smartmeter.native.services import TOPICS
-
-    return TOPICS
-
-
 def create_topics() -> None:
     partitions = env_int("KAFKA_TOPIC_PARTITIONS", 3)
     script = "set -e\n" + "".join(
         f"/opt/kafka/bin/kafka-topics.sh --bootstrap-server localhost:9092 --create --if-not-exists "
         f"--topic {topic} --partitions {partitions} --replication-factor 1\n"
-        for topic in _topics()
+        for topic in TOPICS
     )
     _check(_compose("exec", "-T", "kafka-kraft", "bash", "-c", script, timeout_s=300), "creating Kafka topics", ["kafka-kraft"])
     listed = _check(
         _compose("exec", "-T", "kafka-kraft", "/opt/kafka/bin/kafka-topics.sh", "--bootstrap-server", "localhost:9092", "--list"),
         "listing Kafka topics", ["kafka-kraft"],
     )
-    missing = sorted(set(_topics()) - {line.strip() for line in listed.splitlines()})
+    missing = sorted(set(TOPICS) - {line.strip() for line in listed.splitlines()})
     if missing:
         raise ComposeError(f"Kafka topics missing after creation: {', '.join(missing)}", ["kafka-kraft"])
 
@@ -245,14 +241,12 @@ def create_schemas(attempts: int = 6, pause_s: float = 5.0) -> None:
     user = TRINO_ADMIN_USER
     statements = "CREATE SCHEMA IF NOT EXISTS iceberg.staging; CREATE SCHEMA IF NOT EXISTS iceberg.marts"
     command = ("exec", "-T", "trino-coordinator", "trino", "--server", "http://localhost:8080", f"--user={user}", "--execute", statements)
-    for attempt in range(1, attempts + 1):
-        result = _compose(*command, timeout_s=180)
-        if result.returncode == 0:
-            return
-        if attempt == attempts:
-            _check(result, "creating the Iceberg schemas iceberg.staging and iceberg.marts",
-                   ["trino-coordinator", "postgres", "objectstore"])
-        time.sleep(pause_s)
+    # Trino may still be loading its catalogs just after its healthcheck passed.
+    retrying = Retrying(stop=stop_after_attempt(attempts), wait=wait_fixed(pause_s),
+                        retry=retry_if_result(lambda result: result.returncode != 0),
+                        retry_error_callback=lambda state: state.outcome.result())  # the last result, for _check
+    result = retrying(_compose, *command, timeout_s=180)
+    _check(result, "creating the Iceberg schemas iceberg.staging and iceberg.marts", ["trino-coordinator", "postgres", "objectstore"])
 
 
 MASTER_DATA_SQL = (
@@ -299,13 +293,13 @@ def seed_calendar() -> str:
 # --------------------------------------------------------------------------- endpoints
 
 def endpoints() -> list[tuple[str, str]]:
-    pg = f"postgresql://{env('POSTGRES_USER', 'lakehouse')}@localhost:{env_int('POSTGRES_PORT', 5432)}/{env('POSTGRES_DB', 'lakehouse')}"
+    s = load_settings()
     return [
-        ("Kafka UI", f"http://localhost:{env_int('KAFKA_UI_PORT', 8080)}"),
-        ("Trino web UI", f"http://localhost:{env_int('TRINO_PORT', 8081)}"),
-        ("Kafka (host)", f"localhost:{env_int('KAFKA_PORT', 19092)}"),
-        ("PostgreSQL", pg),
-        ("S3 API", f"http://localhost:{env_int('S3_PORT', 9000)} (bucket {env('S3_BUCKET', 'lakehouse')}; S3Proxy has no web console)"),
+        ("Kafka UI", f"http://localhost:{s.kafka_ui_port}"),
+        ("Trino web UI", f"http://localhost:{s.trino_port}"),
+        ("Kafka (host)", f"localhost:{s.kafka_port}"),
+        ("PostgreSQL", f"postgresql://{s.postgres_user}@localhost:{s.postgres_port}/{s.postgres_db}"),
+        ("S3 API", f"http://localhost:{s.s3_port} (bucket {s.s3_bucket}; S3Proxy has no web console)"),
         ("dbt loop", "docker logs -f dbt-transformations"),
     ]
 
@@ -345,7 +339,7 @@ def setup() -> int:
         _say("[4/5] creating Kafka topics and Iceberg schemas, checking master data")
         step_services = ["kafka-kraft"]
         create_topics()
-        _say(f"  ✓ topics: {', '.join(_topics())}")
+        _say(f"  ✓ topics: {', '.join(TOPICS)}")
         step_services = ["trino-coordinator"]
         create_schemas()
         _say("  ✓ schemas: iceberg.staging, iceberg.marts")

@@ -20,6 +20,17 @@ from smartmeter.errors import LakehouseError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The utility's zone: local days, hours and time-of-use periods are read in it (LAKEHOUSE_TIMEZONE).
 DEFAULT_TIMEZONE = "Europe/Berlin"
+# Host ports by the variable that moves them. docker-compose.yml publishes the same defaults and
+# the README lists them (tests/unit/test_compose_structure.py keeps the three in step).
+DEFAULT_PORTS = {
+    "KAFKA_PORT": 19092, "KAFKA_CONTROLLER_PORT": 19093, "KAFKA_UI_PORT": 8080, "TRINO_PORT": 8081,
+    "POSTGRES_PORT": 5432, "S3_PORT": 9000,
+}
+# Kafka topics both modes create at setup: the pipeline's two, and a pair the integration tests
+# and benchmarks fill, so they never touch the data a user produced.
+TELEMETRY_TOPIC, FAULT_LOG_TOPIC = "telemetry_raw", "meter_fault_logs"
+TEST_TOPICS = (f"{TELEMETRY_TOPIC}_test", f"{FAULT_LOG_TOPIC}_test")
+TOPICS = (TELEMETRY_TOPIC, FAULT_LOG_TOPIC, *TEST_TOPICS)
 
 
 ENV_FILE = REPO_ROOT / ".env"
@@ -96,6 +107,7 @@ class Settings:
     home: Path
     kafka_port: int
     kafka_controller_port: int
+    kafka_ui_port: int
     kafka_bootstrap_servers: str
     trino_host: str
     trino_port: int
@@ -171,9 +183,13 @@ class Settings:
         return f"{base}_{self.dbt_schema_suffix}" if self.dbt_schema_suffix else base
 
 
+def env_port(name: str) -> int:
+    return env_int(name, DEFAULT_PORTS[name])
+
+
 def load_settings() -> Settings:
-    kafka_port = env_int("KAFKA_PORT", 19092)
-    s3_port = env_int("S3_PORT", 9000)
+    kafka_port = env_port("KAFKA_PORT")
+    s3_port = env_port("S3_PORT")
     home = Path(env("LAKEHOUSE_HOME", str(REPO_ROOT / ".lakehouse"))).expanduser().resolve()
     trino_user = env("TRINO_USER", "analyst")
     trino_passwords = {TRINO_DBT_USER: env("TRINO_DBT_PASSWORD"), TRINO_ADMIN_USER: env("TRINO_ADMIN_PASSWORD")}
@@ -189,10 +205,11 @@ def load_settings() -> Settings:
     return Settings(
         home=home,
         kafka_port=kafka_port,
-        kafka_controller_port=env_int("KAFKA_CONTROLLER_PORT", 19093),
+        kafka_controller_port=env_port("KAFKA_CONTROLLER_PORT"),
+        kafka_ui_port=env_port("KAFKA_UI_PORT"),
         kafka_bootstrap_servers=env("KAFKA_BOOTSTRAP_SERVERS", f"localhost:{kafka_port}"),
         trino_host=env("TRINO_HOST", "localhost"),
-        trino_port=env_int("TRINO_PORT", 8081),
+        trino_port=env_port("TRINO_PORT"),
         trino_user=trino_user,
         trino_password=trino_passwords[trino_user],
         trino_auth=trino_auth,
@@ -200,7 +217,7 @@ def load_settings() -> Settings:
         trino_internal_secret=env("TRINO_INTERNAL_SECRET"),
         bind_address=env("LAKEHOUSE_BIND_ADDRESS", LOOPBACK),
         postgres_host=env("POSTGRES_HOST", "localhost"),
-        postgres_port=env_int("POSTGRES_PORT", 5432),
+        postgres_port=env_port("POSTGRES_PORT"),
         postgres_user=postgres_roles["admin"].user,
         postgres_password=postgres_roles["admin"].password,
         postgres_roles=postgres_roles,
@@ -212,8 +229,8 @@ def load_settings() -> Settings:
         s3_bucket=env("S3_BUCKET", "lakehouse"),
         s3_region=env("S3_REGION", "us-east-1"),
         timezone=env_timezone("LAKEHOUSE_TIMEZONE", DEFAULT_TIMEZONE),
-        telemetry_topic=env_identifier("TELEMETRY_TOPIC", "telemetry_raw"),
-        fault_log_topic=env_identifier("FAULT_LOG_TOPIC", "meter_fault_logs"),
+        telemetry_topic=env_identifier("TELEMETRY_TOPIC", TELEMETRY_TOPIC),
+        fault_log_topic=env_identifier("FAULT_LOG_TOPIC", FAULT_LOG_TOPIC),
         dbt_schema_suffix=env_identifier("DBT_SCHEMA_SUFFIX", "", allow_empty=True),
         max_messages_per_partition=env_int("PIPELINE_MAX_MESSAGES_PER_PARTITION", 1_000_000),
         dbt_auto_run=env_bool("DBT_AUTO_RUN", True),

@@ -9,10 +9,6 @@ TRINO_AS = TRINO_ADMIN_USER
 HELP = "stop every service, keeping data"
 
 
-def add_arguments(parser) -> None:
-    del parser
-
-
 def run(args, settings) -> int:
     if mode(settings) == "docker":
         from smartmeter import compose

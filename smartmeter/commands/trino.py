@@ -1,17 +1,12 @@
 """`./lakehouse trino`: the interactive Trino CLI."""
 
-import argparse
 import subprocess
 
 from smartmeter.mode import docker_exec, mode
 
 NAME = "trino"
 HELP = "the interactive Trino CLI (arguments go to it)"
-PASSTHROUGH = True
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the Trino CLI")
+PASSTHROUGH = "arguments for the Trino CLI"
 
 
 def run(args, settings) -> int:

@@ -26,13 +26,11 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from smartmeter.config import POSTGRES_ROLES, TRINO_ADMIN_USER, Settings, environment
+from smartmeter.config import POSTGRES_ROLES, TOPICS, TRINO_ADMIN_USER, Settings, environment
 from smartmeter.errors import LakehouseError
 from smartmeter.native import artifacts
 from smartmeter.native.install import postgres_bin_dir
 from smartmeter.native.layout import KAFKA_CONFIG, OBJECTSTORE_CONFIG, POSTGRES_INIT, TRINO_ETC, Layout
-
-TOPICS = ("telemetry_raw", "meter_fault_logs", "telemetry_raw_test", "meter_fault_logs_test")
 
 
 @dataclass
@@ -303,6 +301,19 @@ class Postgres(Service):
         return f"postgresql://{ctx.settings.postgres_user}@localhost:{self.port(ctx)}/{ctx.settings.postgres_db}"
 
 
+def s3_client(settings: Settings):
+    """boto3's S3 client for the object store. Path-style: S3Proxy has no per-bucket host names;
+    one attempt with short timeouts: callers poll health themselves."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3", endpoint_url=settings.s3_endpoint, aws_access_key_id=settings.s3_access_key,
+        aws_secret_access_key=settings.s3_secret_key, region_name=settings.s3_region,
+        config=Config(s3={"addressing_style": "path"}, connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}),
+    )
+
+
 class ObjectStore(Service):
     """S3Proxy with the filesystem backend (see README: why not MinIO)."""
 
@@ -312,17 +323,6 @@ class ObjectStore(Service):
 
     def port(self, ctx: Context) -> int:
         return ctx.settings.s3_port
-
-    def client(self, ctx: Context):
-        import boto3
-        from botocore.config import Config
-
-        s = ctx.settings
-        return boto3.client(
-            "s3", endpoint_url=s.s3_endpoint, aws_access_key_id=s.s3_access_key, aws_secret_access_key=s.s3_secret_key,
-            region_name=s.s3_region,
-            config=Config(s3={"addressing_style": "path"}, connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}),
-        )
 
     def prepare(self, ctx: Context) -> None:
         artifacts.fetch(ctx.layout, artifacts.S3PROXY)
@@ -338,7 +338,7 @@ class ObjectStore(Service):
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.client(ctx).list_buckets()
+            s3_client(ctx.settings).list_buckets()
         except (BotoCoreError, ClientError):
             return False
         return True
@@ -347,7 +347,7 @@ class ObjectStore(Service):
         from botocore.exceptions import ClientError
 
         try:
-            self.client(ctx).create_bucket(Bucket=ctx.settings.s3_bucket)
+            s3_client(ctx.settings).create_bucket(Bucket=ctx.settings.s3_bucket)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise LakehouseError(f"creating bucket {ctx.settings.s3_bucket} failed: {exc}") from exc
@@ -437,7 +437,7 @@ class Kafka(Service):
                 raise LakehouseError(f"creating Kafka topic {topic} failed: {exc}") from exc
 
 
-class Trino(Service):
+class TrinoServer(Service):
     """The coordinator (index 0) or worker N, all from trino-config/etc."""
 
     needs_java = True
@@ -530,7 +530,7 @@ class Trino(Service):
             TRINO_COORDINATOR=str(self.worker == 0).lower(),
             TRINO_INCLUDE_COORDINATOR="true",
             TRINO_HTTP_PORT=str(self.http_port(ctx)),
-            TRINO_DISCOVERY_URI=f"http://127.0.0.1:{Trino().http_port(ctx)}",
+            TRINO_DISCOVERY_URI=f"http://127.0.0.1:{TrinoServer().http_port(ctx)}",
             # Workers serve only the coordinator: loopback even when the stack is exposed.
             TRINO_BIND_IP=ctx.settings.bind_address if self.worker == 0 else "127.0.0.1",
             TRINO_INTERNAL_ADDRESS="127.0.0.1",
@@ -638,7 +638,7 @@ class PipelineLoop(Service):
         return f"pipeline loop, log {ctx.layout.log_file(self.name)}"
 
 
-CORE_SERVICES: tuple[Service, ...] = (Postgres(), ObjectStore(), Kafka(), Trino())
+CORE_SERVICES: tuple[Service, ...] = (Postgres(), ObjectStore(), Kafka(), TrinoServer())
 
 
 def service_named(name: str) -> Service:
@@ -647,6 +647,6 @@ def service_named(name: str) -> Service:
         if service.name == name:
             return service
     if name.startswith("trino-worker-") and name.rsplit("-", 1)[1].isdigit():
-        return Trino(int(name.rsplit("-", 1)[1]))
+        return TrinoServer(int(name.rsplit("-", 1)[1]))
     raise LakehouseError(f"no service {name!r}")
 

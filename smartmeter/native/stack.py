@@ -11,7 +11,7 @@ from smartmeter.errors import LakehouseError
 from smartmeter.native import process
 from smartmeter.native.java import find_java_home
 from smartmeter.native.layout import Layout
-from smartmeter.native.services import CORE_SERVICES, Context, PipelineLoop, Service, Trino, service_named
+from smartmeter.native.services import CORE_SERVICES, Context, PipelineLoop, Service, TrinoServer, service_named
 from smartmeter.native.supervisor import Supervisor
 
 
@@ -26,8 +26,8 @@ def make_context(settings: Settings, *, with_java: bool = True) -> Context:
     return ctx
 
 
-def configured_workers(supervisor: Supervisor) -> list[Trino]:
-    return [Trino(int(name.rsplit("-", 1)[1])) for name in supervisor.programs() if name.startswith("trino-worker-")]
+def configured_workers(supervisor: Supervisor) -> list[TrinoServer]:
+    return [TrinoServer(int(name.rsplit("-", 1)[1])) for name in supervisor.programs() if name.startswith("trino-worker-")]
 
 
 def _wait_healthy(ctx: Context, supervisor: Supervisor, services: Sequence[Service]) -> None:
@@ -57,7 +57,7 @@ def _start(ctx: Context, supervisor: Supervisor, stages: Sequence[Sequence[Servi
         _wait_healthy(ctx, supervisor, stage)
 
 
-def _stages(workers: Sequence[Trino], pipeline: bool) -> list[list[Service]]:
+def _stages(workers: Sequence[TrinoServer], pipeline: bool) -> list[list[Service]]:
     postgres, objectstore, kafka, trino = CORE_SERVICES
     stages: list[list[Service]] = [[postgres, objectstore, kafka], [trino, *workers]]
     if pipeline:
@@ -94,7 +94,7 @@ def setup(settings: Settings) -> None:
     for service in CORE_SERVICES:
         service.initialise(ctx)
         _say(f"  ✓ {service.name} initialised")
-    Trino().wait_schedulable(ctx)
+    TrinoServer().wait_schedulable(ctx)
     _start(ctx, supervisor, [[PipelineLoop()]])
     _print_endpoints(ctx, services)
     _say(f"\nLakehouse ready in {time.monotonic() - started:.0f}s. Try: ./lakehouse sql \"show tables from iceberg.marts\"")
@@ -115,7 +115,7 @@ def up(settings: Settings, *, trino_workers: int | None = None, pipeline: bool =
                 extra.before_stop(ctx)
                 supervisor.remove(extra.name)
                 _say(f"  stopped {extra.name}")
-        workers = [Trino(i) for i in range(1, trino_workers + 1)]
+        workers = [TrinoServer(i) for i in range(1, trino_workers + 1)]
     for service in (*CORE_SERVICES, *workers):
         service.prepare(ctx)
     services: list[Service] = [*CORE_SERVICES, *workers, PipelineLoop()]
@@ -127,7 +127,7 @@ def up(settings: Settings, *, trino_workers: int | None = None, pipeline: bool =
     # least-privilege roles, and applies passwords changed in .env.
     CORE_SERVICES[0].initialise(ctx)
     _start(ctx, supervisor, stages[1:])
-    Trino().wait_schedulable(ctx)
+    TrinoServer().wait_schedulable(ctx)
     _print_endpoints(ctx, services if pipeline else services[:-1])
     _say(f"\nLakehouse up in {time.monotonic() - started:.1f}s")
 

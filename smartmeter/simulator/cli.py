@@ -20,14 +20,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smartmeter import calendar
-from smartmeter.config import env, load_settings
+from smartmeter.config import FAULT_LOG_TOPIC, TELEMETRY_TOPIC, env, load_settings
+from smartmeter.errors import LakehouseError
 from smartmeter.simulator import masterdata
 from smartmeter.simulator.chaos import ChaosRates, TelemetryChaos
 from smartmeter.simulator.faultlogs import device_id_in
 from smartmeter.simulator.faults import observed_labels, plan_faults, write_labels_csv
 from smartmeter.simulator.fleet import BackfillWindow, Fleet, fleet_zones
 from smartmeter.simulator.producer import CLIENTS, MessageRecorder, ProducerOptions, create_producer
-from smartmeter.simulator.retry import ServiceUnavailable
 from smartmeter.simulator.runner import RULE, RunTotals, Simulation
 
 BANNER = "=" * 80
@@ -128,8 +128,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, _Options]:
     kafka = parser.add_argument_group("Kafka")
     options.add(kafka, "--bootstrap-servers", "KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers,
                 help="Kafka bootstrap servers")
-    options.add(kafka, "--topic", "SIM_TOPIC", "telemetry_raw", help="telemetry topic")
-    options.add(kafka, "--fault-log-topic", "SIM_FAULT_LOG_TOPIC", "meter_fault_logs", help="fault-log topic")
+    options.add(kafka, "--topic", "SIM_TOPIC", TELEMETRY_TOPIC, help="telemetry topic")
+    options.add(kafka, "--fault-log-topic", "SIM_FAULT_LOG_TOPIC", FAULT_LOG_TOPIC, help="fault-log topic")
     options.add(kafka, "--kafka-client", "SIM_KAFKA_CLIENT", "confluent", choices=CLIENTS,
                 help="Kafka client library")
     options.add(kafka, "--connect-retries", "SIM_CONNECT_RETRIES", 5, type=_positive_int,
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.backfill_days is None and args.count is None:
                 return 0
         return simulate(args, rates)
-    except ServiceUnavailable as exc:
+    except LakehouseError as exc:
         print(f"\n✗ Error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-class SimulationError(Exception):
+class SimulationError(LakehouseError):
     """A reason the simulation cannot start, printed as `✗ Error: ...`."""
 
 
@@ -272,8 +272,8 @@ def provision(args) -> None:
     if devices is None:
         devices = customers * 2
     if customers > devices:
-        raise SystemExit("error: --provision-customers must not exceed --provision-devices "
-                         "(every customer has at least one meter)")
+        raise LakehouseError("--provision-customers must not exceed --provision-devices "
+                             "(every customer has at least one meter)")
     print(f"Provisioning {customers:,} customers and {devices:,} devices in PostgreSQL...")
     connection = _connect_postgres(args)
     try:
@@ -283,8 +283,6 @@ def provision(args) -> None:
               f"{new_devices:,} new devices (existing rows kept)")
         _seed_calendar(connection, load_settings().timezone, [args.provision_second_zone],
                        masterdata.default_holiday_years(date.today()))
-    except SimulationError as exc:
-        raise SystemExit(f"✗ Error: {exc}") from exc
     finally:
         connection.close()
 

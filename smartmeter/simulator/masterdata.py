@@ -26,8 +26,9 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 from smartmeter import calendar
+from smartmeter.errors import LakehouseError
+from smartmeter.retry import with_retries
 from smartmeter.simulator.model import Customer, Device
-from smartmeter.simulator.retry import with_retries
 
 FIRST_CUSTOMER_NUMBER = 8000
 FIRST_DEVICE_NUMBER = 10000
@@ -137,9 +138,9 @@ def _timezone_column_required():
     except psycopg2.errors.UndefinedColumn as error:
         if "timezone" not in str(error):
             raise
-        raise SystemExit("error: column customers.timezone is missing (a database from before local time): "
-                         "apply postgres-init/01-master-data.sql again with psql, which adds it, "
-                         "or start afresh with ./initial-setup.sh") from error
+        raise LakehouseError("column customers.timezone is missing (a database from before local time): "
+                             "apply postgres-init/01-master-data.sql again with psql, which adds it, "
+                             "or start afresh with ./initial-setup.sh") from error
 
 
 @contextmanager
@@ -149,9 +150,9 @@ def _calendar_tables_required():
     try:
         yield
     except psycopg2.errors.UndefinedTable as error:
-        raise SystemExit("error: table public_holidays or timezone_countries is missing (a database from "
-                         "before public holidays): apply postgres-init/01-master-data.sql again with psql, "
-                         "which adds them, or start afresh with ./initial-setup.sh") from error
+        raise LakehouseError("table public_holidays or timezone_countries is missing (a database from "
+                             "before public holidays): apply postgres-init/01-master-data.sql again with psql, "
+                             "which adds them, or start afresh with ./initial-setup.sh") from error
 
 
 def provision(connection, customers: int, devices: int, second_zone: str | None = None) -> tuple[int, int]:

@@ -26,17 +26,18 @@ import subprocess
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from smartmeter import calendar
-from smartmeter.config import REPO_ROOT, Settings
+from smartmeter.config import REPO_ROOT, TEST_TOPICS, Settings
+from smartmeter.pipeline.topics import recreate_topics
 
-TELEMETRY_TEST_TOPIC = "telemetry_raw_test"
-FAULT_LOG_TEST_TOPIC = "meter_fault_logs_test"
-PARTITIONS = 3
+TELEMETRY_TEST_TOPIC, FAULT_LOG_TEST_TOPIC = TEST_TOPICS
 MAX_ENERGY_KWH = 1000.0
 MAX_VOLTAGE_V = 1000.0
 FUTURE_TOLERANCE = timedelta(hours=24)
@@ -55,34 +56,6 @@ class Produced:
     partition: int
     offset: int
     value: str | None
-
-
-def recreate_topics(settings: Settings, topics: Sequence[str], partitions: int = PARTITIONS) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    existing = set(admin.list_topics(timeout=15).topics)
-    doomed = [t for t in topics if t in existing]
-    if doomed:
-        for future in admin.delete_topics(doomed, operation_timeout=30).values():
-            future.result()
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            for future in admin.create_topics(
-                [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics]
-            ).values():
-                future.result()
-            return
-        except Exception as exc:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"could not recreate topics {topics}: {exc}") from exc
-            time.sleep(1)
-            existing = set(admin.list_topics(timeout=15).topics)
-            topics_left = [t for t in topics if t not in existing]
-            if not topics_left:
-                return
-            topics = topics_left
 
 
 def produce(settings: Settings, topic: str, messages: Iterable[tuple[str | None, str | None]]) -> list[Produced]:
@@ -150,6 +123,18 @@ def consume_all(settings: Settings, topic: str, timeout_s: float = 60) -> list[P
         return out
     finally:
         consumer.close()
+
+
+def consume_recorded(settings: Settings, record: Path, topics: Sequence[str]) -> list[list[Produced]]:
+    """Each topic read back from Kafka, checked to hold exactly what the simulator's --record file lists."""
+    recorded = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
+    consumed_by_topic = []
+    for topic in topics:
+        consumed = consume_all(settings, topic)
+        sent = Counter(r["value"] for r in recorded if r["topic"] == topic)
+        assert Counter(m.value for m in consumed) == sent, f"Kafka holds exactly what the simulator recorded for {topic}"
+        consumed_by_topic.append(consumed)
+    return consumed_by_topic
 
 
 # --------------------------------------------------------------------------------------------
@@ -754,6 +739,23 @@ class State:
     telemetry: list[Produced]
     fault_logs: list[Produced]
     held_back: list[tuple[str, str]]
+
+
+@contextmanager
+def isolated_state(settings: Settings, fill: Callable[[State], None], **pipeline_options) -> Iterator[State]:
+    """A State on a fresh IsolatedPipeline and fresh test topics, which `fill` fills (telemetry,
+    fault_logs, held_back); the pipeline's schemas are dropped at the end, also when `fill` fails."""
+    s = State()
+    s.pipeline = IsolatedPipeline(settings, **pipeline_options)
+    try:
+        s.device_customers = dict(s.pipeline.query("select device_id, customer_id from postgresql.public.devices"))
+        recreate_topics(settings, [TELEMETRY_TEST_TOPIC, FAULT_LOG_TEST_TOPIC])
+        s.held_back = []
+        fill(s)
+        s.pipeline.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
+        yield s
+    finally:
+        s.pipeline.drop_schemas()
 
 
 def assert_matches_oracle(s: State) -> Expected:

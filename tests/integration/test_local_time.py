@@ -24,6 +24,7 @@ import pytest
 from smartmeter import calendar
 from smartmeter.config import REPO_ROOT
 from smartmeter.native.services import Postgres
+from smartmeter.pipeline.topics import recreate_topics
 from smartmeter.simulator import masterdata
 from tests.helpers.pipeline import (
     FAULT_LOG_TEST_TOPIC,
@@ -34,7 +35,6 @@ from tests.helpers.pipeline import (
     first_devices,
     generate_local_days,
     produce,
-    recreate_topics,
 )
 
 pytestmark = pytest.mark.integration

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import uuid
 
-import boto3
 import psycopg2
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
+from smartmeter.native.services import s3_client
 from smartmeter.trino_sql import query
 from tests.conftest import run_lakehouse
 
@@ -29,13 +29,7 @@ def _produce(settings, topic: str, key: str, value: str) -> tuple[int, int]:
 
 @pytest.fixture()
 def s3(settings):
-    return boto3.client(
-        "s3",
-        endpoint_url=settings.s3_endpoint,
-        aws_access_key_id=settings.s3_access_key,
-        aws_secret_access_key=settings.s3_secret_key,
-        region_name=settings.s3_region,
-    )
+    return s3_client(settings)
 
 
 def test_kafka_produce_and_consume_on_external_listener(settings):

@@ -20,13 +20,11 @@ import pytest
 from tests.helpers.pipeline import (
     FAULT_LOG_TEST_TOPIC,
     TELEMETRY_TEST_TOPIC,
-    IsolatedPipeline,
-    State,
     assert_matches_oracle,
     first_devices,
     generate_backfill,
+    isolated_state,
     produce,
-    recreate_topics,
     snapshot,
 )
 
@@ -38,22 +36,13 @@ FIRST_DAY = datetime.now(UTC).date() - timedelta(days=5)
 
 @pytest.fixture(scope="module")
 def state(settings):
-    s = State()
-    s.pipeline = IsolatedPipeline(settings, max_messages_per_partition=BOUND)
-    try:
-        s.device_customers = dict(s.pipeline.query("select device_id, customer_id from postgresql.public.devices"))
-        devices = first_devices(s.device_customers, 6)
-        recreate_topics(settings, [TELEMETRY_TEST_TOPIC, FAULT_LOG_TEST_TOPIC])
-        backfill = generate_backfill(devices, FIRST_DAY, days=2, seed=8, chaos_rate=0.02)
+    def fill(s):
+        backfill = generate_backfill(first_devices(s.device_customers, 6), FIRST_DAY, days=2, seed=8, chaos_rate=0.02)
         s.telemetry = produce(settings, TELEMETRY_TEST_TOPIC, backfill.telemetry + backfill.held_back)
         s.fault_logs = produce(settings, FAULT_LOG_TEST_TOPIC, backfill.fault_logs)
-        s.held_back = []
-        s.pipeline.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
-    except BaseException:
-        s.pipeline.drop_schemas()
-        raise
-    yield s
-    s.pipeline.drop_schemas()
+
+    with isolated_state(settings, fill, max_messages_per_partition=BOUND) as s:
+        yield s
 
 
 def test_catch_up_in_bounded_batches_equals_the_oracle(state):

@@ -23,7 +23,7 @@ from trino.exceptions import TrinoQueryError
 
 from smartmeter.config import POSTGRES_ROLES, REPO_ROOT, TRINO_DBT_USER
 from smartmeter.native.layout import Layout
-from smartmeter.native.services import Trino
+from smartmeter.native.services import TrinoServer
 from smartmeter.native.stack import make_context
 from smartmeter.trino_sql import execute, query
 
@@ -259,7 +259,7 @@ def test_with_password_authentication_only_the_right_password_gets_in(password_s
     with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError, http.client.HTTPException)):
         _statement(s, {}, scheme="http")  # TRINO_PORT speaks only TLS
     # The nodes' own plain-HTTP port takes no user's word for it either.
-    internal = Trino().http_port(make_context(s, with_java=False))
+    internal = TrinoServer().http_port(make_context(s, with_java=False))
     assert internal != s.trino_port
     assert _statement(s, {}, scheme="http", port=internal) in (401, 403)
     assert query(analyst, "SELECT 1")[1] == [(1,)]

@@ -1,8 +1,8 @@
 """docker-compose.yml, checked as strictly as possible without a Docker engine.
 
 No machine that builds this project runs containers, so these tests read the compose file and
-hold it to the native configuration it must mirror (DESIGN.md §3): the same config files, the
-same environment variable names, the same ports and versions, credentials only from .env.
+hold it to the native configuration it must mirror (README: Configuration): the same config
+files, the same environment variable names, the same ports and versions, credentials only from .env.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import re
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 from dotenv import dotenv_values
 
-from smartmeter.config import REPO_ROOT
+from smartmeter import config
+from smartmeter.config import DEFAULT_PORTS, REPO_ROOT
 from smartmeter.native import artifacts
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
@@ -24,18 +24,11 @@ ONE_SHOT = {name for name, svc in SERVICES.items() if str(svc.get("restart", "")
 TRINO_SERVICES = [name for name, svc in SERVICES.items() if str(svc.get("image", "")).startswith("trinodb/trino:")]
 DBT_SERVICE = "dbt-transformations"
 ENV_EXAMPLE = {k: v or "" for k, v in dotenv_values(REPO_ROOT / ".env.example").items()}
-DESIGN = REPO_ROOT.parent / "shared" / "DESIGN.md"
-
-# Host ports of the contract (DESIGN.md §5), the variable that overrides each (the same names as
-# native mode), and the service that publishes it.
-HOST_PORTS = {
-    "kafka-kraft": ("KAFKA_PORT", 19092),
-    "kafka-ui": ("KAFKA_UI_PORT", 8080),
-    "trino-coordinator": ("TRINO_PORT", 8081),
-    "postgres": ("POSTGRES_PORT", 5432),
-    "objectstore": ("S3_PORT", 9000),
-}
-PORT_LABELS = {"kafka-kraft": "Kafka", "kafka-ui": "Kafka UI", "trino-coordinator": "Trino", "postgres": "PostgreSQL", "objectstore": "S3"}
+# Each host port: its name in the README, the compose service that publishes it, the variable
+# that moves it (its default is smartmeter.config.DEFAULT_PORTS).
+HOST_PORTS = [("Kafka", "kafka-kraft", "KAFKA_PORT"), ("Kafka UI", "kafka-ui", "KAFKA_UI_PORT"),
+              ("Trino", "trino-coordinator", "TRINO_PORT"), ("PostgreSQL", "postgres", "POSTGRES_PORT"),
+              ("S3", "objectstore", "S3_PORT")]
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
@@ -127,7 +120,7 @@ def test_state_lives_in_declared_named_volumes():
 
 
 def test_services_read_the_shared_configuration_files():
-    """DESIGN §3: both modes read trino-config/, dbt-project/, postgres-init/ (and kafka-config/)."""
+    """Both modes read trino-config/, dbt-project/, postgres-init/ and kafka-config/ (README: Configuration)."""
     assert ("./postgres-init", "/docker-entrypoint-initdb.d") in bind_mounts("postgres")
     assert ("./kafka-config/server.properties", "/mnt/shared/config/server.properties") in bind_mounts("kafka-kraft")
     for name in TRINO_SERVICES:
@@ -137,26 +130,20 @@ def test_services_read_the_shared_configuration_files():
 
 # --------------------------------------------------------------------------- ports
 
-def test_host_ports_match_the_contract_and_native_variable_names():
+def test_host_ports_are_the_native_defaults_under_the_same_variables():
     publishing = {name for name in SERVICES if SERVICES[name].get("ports")}
-    assert publishing == set(HOST_PORTS), "only the contract's ports are published on the host"
-    for name, (variable, port) in HOST_PORTS.items():
+    assert publishing == {name for _label, name, _variable in HOST_PORTS}, "only these ports are published on the host"
+    for _label, name, variable in HOST_PORTS:
         (host, _container), = published_ports(name)
-        assert host == f"${{{variable}:-{port}}}", f"{name}: publish as ${{{variable}:-{port}}}, got {host}"
-    config_py = (REPO_ROOT / "smartmeter" / "config.py").read_text()
-    for variable, port in [HOST_PORTS[n] for n in ("kafka-kraft", "trino-coordinator", "postgres")] + [HOST_PORTS["objectstore"]]:
-        assert f'env_int("{variable}", {port})' in config_py, f"native mode must use {variable} with default {port} too"
+        expected = f"${{{variable}:-{DEFAULT_PORTS[variable]}}}"
+        assert host == expected, f"{name}: publish as {expected}, got {host}"
 
 
-@pytest.mark.parametrize("document", ["README.md", "DESIGN.md"])
-def test_documented_ports_match_the_compose_file(document):
-    path = DESIGN if document == "DESIGN.md" else REPO_ROOT / document
-    if not path.is_file():
-        pytest.skip(f"{path} is not there to compare with")
-    text = path.read_text()
-    for name, (_variable, port) in HOST_PORTS.items():
-        label = PORT_LABELS[name]
-        assert re.search(rf"{re.escape(label)}[^0-9\n]{{0,24}}{port}\b", text), f"{document} does not say {label} {port}"
+def test_readme_states_the_default_ports():
+    text = (REPO_ROOT / "README.md").read_text()
+    for label, _name, variable in HOST_PORTS:
+        port = DEFAULT_PORTS[variable]
+        assert re.search(rf"{re.escape(label)}[^0-9\n]{{0,24}}{port}\b", text), f"README.md does not say {label} {port}"
 
 
 # --------------------------------------------------------------------------- environment
@@ -231,6 +218,21 @@ def test_dbt_container_sets_what_the_profile_reads():
     assert env["TRINO_PORT"] == environment("trino-coordinator")["TRINO_HTTP_PORT"]
     assert env["DBT_AUTO_RUN"] == "${DBT_AUTO_RUN:-true}"
     assert env["DBT_RUN_INTERVAL"] == "${DBT_RUN_INTERVAL:-600}"
+
+
+def test_trino_sees_the_topics_setup_creates():
+    assert ENV_EXAMPLE["KAFKA_TABLE_NAMES"].split(",") == list(config.TOPICS)
+    described = {path.stem for path in (REPO_ROOT / "trino-config" / "etc" / "kafka").glob("*.json")}
+    assert described == set(config.TOPICS), "trino-config/etc/kafka/ describes each topic"
+
+
+def test_dbt_native_target_defaults_to_the_settings_defaults(monkeypatch):
+    monkeypatch.setattr(config, "environment", dict)  # no .env, no process environment: the defaults
+    defaults = config.load_settings()
+    native = (REPO_ROOT / "dbt-project" / "profiles.yml").read_text().split("docker:")[0]
+    for variable, value in (("TRINO_HOST", defaults.trino_host), ("TRINO_PORT", defaults.trino_port),
+                            ("TRINO_USER", defaults.trino_user)):
+        assert f"env_var('{variable}', '{value}')" in native, f"profiles.yml: native {variable} must default to {value}"
 
 
 # --------------------------------------------------------------------------- images and versions

