@@ -230,8 +230,9 @@ def test_dbt_native_target_defaults_to_the_settings_defaults(monkeypatch):
     monkeypatch.setattr(config, "environment", dict)  # no .env, no process environment: the defaults
     defaults = config.load_settings()
     native = (REPO_ROOT / "dbt-project" / "profiles.yml").read_text().split("docker:")[0]
+    # dbt works as the user the access rules let write the lakehouse schemas, not the analyst.
     for variable, value in (("TRINO_HOST", defaults.trino_host), ("TRINO_PORT", defaults.trino_port),
-                            ("TRINO_USER", defaults.trino_user)):
+                            ("TRINO_USER", config.TRINO_DBT_USER)):
         assert f"env_var('{variable}', '{value}')" in native, f"profiles.yml: native {variable} must default to {value}"
 
 
