@@ -40,8 +40,8 @@ from tests.helpers.pipeline import (
 pytestmark = pytest.mark.integration
 
 SECOND_ZONE = "America/New_York"
-# A customer of its own in the second zone; ids far above the seed sample's and provisioning's.
-NY_CUSTOMER, NY_DEVICE = "CUST-90001", "MTR-90001"
+# A customer of its own in the second zone; ids far above what provisioning makes (100k meters included).
+NY_CUSTOMER, NY_DEVICE = "CUST-9900001", "MTR-9900001"
 YEAR = 2025  # a past year: readings more than a day ahead are rejected
 
 
