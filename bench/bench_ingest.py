@@ -8,6 +8,7 @@ Shapes, each one Trino query over the first N/3 offsets of every partition of th
   json_parse try(json_parse(_message)), then 9 x json_extract_scalar (the first wave's landing)
   canonical  the decoder's text fields and the canonical-layout check (today's fast path)
   land_floor CREATE TABLE AS of the raw text: decode + Parquet write, no parsing at all
+  land_json  CREATE TABLE AS of the first wave's parse (json_parse on every message)
   landing    CREATE TABLE AS of today's parse with the canonical check (what the model writes)
 Fill the topic first, e.g. `python -m bench.bench_scale scale --meters 100000 --days 1`.
 """
@@ -48,6 +49,10 @@ def shapes(where: str) -> dict[str, list[str]]:
         "land_floor": [f"drop table if exists {SCRATCH}",
                        f"create table {SCRATCH} as select _partition_id, _partition_offset, _message from {TOPIC} "
                        f"where {where}"],
+        "land_json": [f"drop table if exists {SCRATCH}",
+                      f"create table {SCRATCH} as select _partition_id, _partition_offset, {PARSED} from "
+                      f"(select _partition_id, _partition_offset, try(json_parse(_message)) as j from {TOPIC} "
+                      f"where {where})"],
         "landing": [f"drop table if exists {SCRATCH}",
                     f"create table {SCRATCH} as select _partition_id, _partition_offset, {FAST} from {TOPIC} "
                     f"where {where}"],
@@ -77,6 +82,7 @@ def main() -> None:
               f"x{timings[name] / timings['scan']:.1f} of scan")
     query(settings, f"drop table if exists {SCRATCH}")
     print(f"RESULT ingest json_parse/canonical={timings['json_parse'] / timings['canonical']:.2f} "
+          f"land_json/landing={timings['land_json'] / timings['landing']:.2f} "
           f"landing/land_floor={timings['landing'] / timings['land_floor']:.2f}")
 
 

@@ -31,14 +31,15 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from smartmeter.config import REPO_ROOT, Settings, load_settings
+from smartmeter.config import REPO_ROOT, TEST_TOPICS, Settings, load_settings
 from smartmeter.native.layout import Layout
 from smartmeter.native.supervisor import Supervisor
 from smartmeter.pipeline.cycle import Runner
 from smartmeter.pipeline.store import PipelineStore, connect
+from smartmeter.pipeline.topics import recreate_topics
 from smartmeter.trino_sql import query
 
-TELEMETRY_TOPIC, FAULT_LOG_TOPIC = "telemetry_raw_test", "meter_fault_logs_test"
+TELEMETRY_TOPIC, FAULT_LOG_TOPIC = TEST_TOPICS
 SCOPE = "bench"
 
 
@@ -116,27 +117,6 @@ def simulator(*args: str, env: dict[str, str] | None = None) -> str:
     return result.stdout
 
 
-def recreate_topics(settings: Settings) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    existing = set(admin.list_topics(timeout=15).topics)
-    doomed = [t for t in (TELEMETRY_TOPIC, FAULT_LOG_TOPIC) if t in existing]
-    if doomed:
-        for future in admin.delete_topics(doomed, operation_timeout=60).values():
-            future.result()
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            for future in admin.create_topics([NewTopic(t, 3, 1) for t in (TELEMETRY_TOPIC, FAULT_LOG_TOPIC)]).values():
-                future.result()
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(2)
-
-
 def reset_scope(settings: Settings) -> None:
     """Empty schemas and no record for the benchmark's scope."""
     for base in ("marts", "intermediate", "staging"):
@@ -186,7 +166,7 @@ def bench_scale(args, settings: Settings) -> None:
     print(f"== scale: {args.meters:,} meters, {args.days} day(s) at 15 minutes, at most "
           f"{bench.max_messages_per_partition:,} messages per partition per cycle")
     provision(args.meters)
-    recreate_topics(settings)
+    recreate_topics(settings, [TELEMETRY_TOPIC, FAULT_LOG_TOPIC], timeout_s=120)
     reset_scope(bench)
     sampler = MemorySampler(settings)
     sampler.start()
@@ -239,7 +219,7 @@ def bench_freshness(args, settings: Settings) -> None:
     print(f"== freshness: {args.meters:,} meters live at a 15-minute cadence for {args.minutes} min, loop every "
           f"{args.interval}s")
     provision(args.meters)
-    recreate_topics(settings)
+    recreate_topics(settings, [TELEMETRY_TOPIC, FAULT_LOG_TOPIC], timeout_s=120)
     reset_scope(bench)
     print("  first cycle (builds the scope's tables) ...", flush=True)
     Runner(bench, "manual", progress=lambda _: None).cycle(force=True, capture=True)

@@ -9,10 +9,13 @@ CREATE TABLE IF NOT EXISTS tariffs (
     standing_charge_per_day   numeric(10, 4) NOT NULL DEFAULT 0
 );
 
--- Each tariff covers every hour of every day type exactly once: [start_hour, end_hour).
+-- Each tariff covers every hour of every day type it has exactly once: [start_hour, end_hour)
+-- of the customer's local clock. A tariff needs WEEKDAY and WEEKEND (or SATURDAY and SUNDAY);
+-- a local day without periods of its own type falls back: HOLIDAY -> SUNDAY -> WEEKEND,
+-- SATURDAY -> WEEKEND, SUNDAY -> WEEKEND (customer_billing_daily).
 CREATE TABLE IF NOT EXISTS tariff_periods (
     tariff_id       text     NOT NULL REFERENCES tariffs (tariff_id),
-    day_type        text     NOT NULL CHECK (day_type IN ('WEEKDAY', 'WEEKEND')),
+    day_type        text     NOT NULL,
     start_hour      smallint NOT NULL CHECK (start_hour BETWEEN 0 AND 23),
     end_hour        smallint NOT NULL CHECK (end_hour BETWEEN 1 AND 24),
     period_name     text     NOT NULL CHECK (period_name IN ('PEAK', 'SHOULDER', 'OFF_PEAK')),
@@ -20,6 +23,10 @@ CREATE TABLE IF NOT EXISTS tariff_periods (
     PRIMARY KEY (tariff_id, day_type, start_hour),
     CHECK (end_hour > start_hour)
 );
+-- Dropped and added again so that applying this file upgrades a database from before day types.
+ALTER TABLE tariff_periods DROP CONSTRAINT IF EXISTS tariff_periods_day_type_check;
+ALTER TABLE tariff_periods ADD CONSTRAINT tariff_periods_day_type_check
+    CHECK (day_type IN ('WEEKDAY', 'WEEKEND', 'SATURDAY', 'SUNDAY', 'HOLIDAY'));
 
 CREATE TABLE IF NOT EXISTS customers (
     customer_id     text PRIMARY KEY,
@@ -34,6 +41,21 @@ CREATE TABLE IF NOT EXISTS customers (
 -- PostgreSQL does not know. Added apart so that applying this file again upgrades an older database.
 ALTER TABLE customers ADD COLUMN IF NOT EXISTS timezone text
     CHECK (timezone IS NULL OR (timestamptz '2000-01-01 00:00+00' AT TIME ZONE timezone) IS NOT NULL);
+
+-- Which country's public holidays apply in a zone (smartmeter/calendar.py ZONE_COUNTRIES; null:
+-- none), and those holidays. Both are written from the `holidays` package by setup and by the
+-- simulator (smartmeter/simulator/masterdata.py seed_calendar), for the zones in use.
+CREATE TABLE IF NOT EXISTS timezone_countries (
+    timezone      text PRIMARY KEY,
+    country_code  text CHECK (country_code ~ '^[A-Z]{2}$')
+);
+
+CREATE TABLE IF NOT EXISTS public_holidays (
+    country_code  text    NOT NULL CHECK (country_code ~ '^[A-Z]{2}$'),
+    holiday_date  date    NOT NULL,
+    holiday_name  text    NOT NULL,
+    PRIMARY KEY (country_code, holiday_date)
+);
 
 CREATE TABLE IF NOT EXISTS devices (
     device_id         text PRIMARY KEY,

@@ -7,6 +7,8 @@ INSERT INTO tariffs (tariff_id, tariff_name, currency, standing_charge_per_day) 
     ('TOU-BUS', 'Business time of use', 'EUR', 1.2000)
 ON CONFLICT (tariff_id) DO NOTHING;
 
+-- Local hours. TOU-RES prices public holidays at its off-peak rate all day; TOU-BUS has its own
+-- Saturday (shops open in the morning), and its Sundays and holidays fall back to WEEKEND.
 INSERT INTO tariff_periods (tariff_id, day_type, start_hour, end_hour, period_name, price_per_kwh) VALUES
     ('TOU-RES', 'WEEKDAY', 0, 7, 'OFF_PEAK', 0.15000),
     ('TOU-RES', 'WEEKDAY', 7, 17, 'SHOULDER', 0.25000),
@@ -14,11 +16,15 @@ INSERT INTO tariff_periods (tariff_id, day_type, start_hour, end_hour, period_na
     ('TOU-RES', 'WEEKDAY', 21, 24, 'SHOULDER', 0.25000),
     ('TOU-RES', 'WEEKEND', 0, 7, 'OFF_PEAK', 0.15000),
     ('TOU-RES', 'WEEKEND', 7, 24, 'SHOULDER', 0.22000),
+    ('TOU-RES', 'HOLIDAY', 0, 24, 'OFF_PEAK', 0.15000),
     ('FLAT-RES', 'WEEKDAY', 0, 24, 'SHOULDER', 0.28000),
     ('FLAT-RES', 'WEEKEND', 0, 24, 'SHOULDER', 0.28000),
     ('TOU-BUS', 'WEEKDAY', 0, 8, 'OFF_PEAK', 0.12000),
     ('TOU-BUS', 'WEEKDAY', 8, 18, 'PEAK', 0.30000),
     ('TOU-BUS', 'WEEKDAY', 18, 24, 'SHOULDER', 0.20000),
+    ('TOU-BUS', 'SATURDAY', 0, 8, 'OFF_PEAK', 0.12000),
+    ('TOU-BUS', 'SATURDAY', 8, 14, 'SHOULDER', 0.20000),
+    ('TOU-BUS', 'SATURDAY', 14, 24, 'OFF_PEAK', 0.12000),
     ('TOU-BUS', 'WEEKEND', 0, 24, 'OFF_PEAK', 0.12000)
 ON CONFLICT (tariff_id, day_type, start_hour) DO NOTHING;
 

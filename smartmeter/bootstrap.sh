@@ -1,10 +1,12 @@
 # shellcheck shell=bash
 # Sourced by ./lakehouse and ./initial-setup.sh: make sure the project's virtualenv exists with
-# the pinned requirements, and export LAKEHOUSE_PYTHON pointing at it.
+# the pinned requirements and the package installed (pip install -e .: the `lakehouse`,
+# `telemetry-simulator` and `telemetry-consumer` commands), and export LAKEHOUSE_PYTHON.
 lakehouse_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 lakehouse_home="${LAKEHOUSE_HOME:-$lakehouse_root/.lakehouse}"
 lakehouse_venv="$lakehouse_home/venv"
-lakehouse_stamp="$(cat "$lakehouse_root/requirements.txt" "$lakehouse_root/requirements-dev.txt" | sha256sum | cut -c1-16)"
+lakehouse_stamp="$(cat "$lakehouse_root/requirements.txt" "$lakehouse_root/requirements-dev.txt" "$lakehouse_root/pyproject.toml" \
+  | sha256sum | cut -c1-16)"
 
 if [ ! -f "$lakehouse_venv/.requirements-$lakehouse_stamp" ]; then
   echo "Preparing Python environment in $lakehouse_venv (first run only) ..." >&2
@@ -18,7 +20,9 @@ if [ ! -f "$lakehouse_venv/.requirements-$lakehouse_stamp" ]; then
   fi
   mkdir -p "$lakehouse_home"
   "$python_bin" -m venv "$lakehouse_venv"
-  if ! "$lakehouse_venv/bin/pip" install -q --disable-pip-version-check -r "$lakehouse_root/requirements-dev.txt"; then
+  # requirements.txt (through requirements-dev.txt) pins what pyproject.toml's ranges allow.
+  if ! "$lakehouse_venv/bin/pip" install -q --disable-pip-version-check -r "$lakehouse_root/requirements-dev.txt" \
+      -e "$lakehouse_root"; then
     echo "error: installing Python requirements failed (see above); check network access to PyPI" >&2
     exit 1
   fi
@@ -26,4 +30,5 @@ if [ ! -f "$lakehouse_venv/.requirements-$lakehouse_stamp" ]; then
   touch "$lakehouse_venv/.requirements-$lakehouse_stamp"
 fi
 export LAKEHOUSE_PYTHON="$lakehouse_venv/bin/python"
+# This checkout's code even when $LAKEHOUSE_HOME's venv was made from another checkout.
 export PYTHONPATH="$lakehouse_root${PYTHONPATH:+:$PYTHONPATH}"

@@ -23,11 +23,24 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="command")
     for module in COMMANDS:
         # A pass-through command's -h/--help belongs to the tool behind it.
-        passthrough = getattr(module, "PASSTHROUGH", False)
+        passthrough = getattr(module, "PASSTHROUGH", None)
         command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP, add_help=not passthrough)
-        module.add_arguments(command)
+        if passthrough:
+            command.add_argument("args", nargs=argparse.REMAINDER, help=passthrough)
+        if hasattr(module, "add_arguments"):
+            module.add_arguments(command)
         command.set_defaults(module=module)
     return top
+
+
+def _prepare_start() -> None:
+    """Before a command starts services: secrets exist, and an exposed stack has real ones."""
+    from smartmeter.security import ensure_env_file, refuse_unsafe_exposure
+
+    written = ensure_env_file()
+    if written:
+        print(f"Wrote random {', '.join(written)} to .env (mode 0600)", flush=True)
+    refuse_unsafe_exposure(load_settings())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,12 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     top = parser()
     args, unknown = top.parse_known_args(argv)
     if unknown:
-        if not getattr(args.module, "PASSTHROUGH", False):
+        if not getattr(args.module, "PASSTHROUGH", None):
             top.error(f"unrecognized arguments: {' '.join(unknown)}")
         # Options before the first positional belong to the tool (dbt --debug build).
         args.args = unknown + args.args
     try:
-        return args.module.run(args, load_settings())
+        if getattr(args.module, "STARTS_STACK", False):
+            _prepare_start()
+        settings = load_settings()
+        if getattr(args.module, "TRINO_AS", None):
+            settings = settings.as_trino(args.module.TRINO_AS)
+        return args.module.run(args, settings)
     except LakehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -8,8 +8,8 @@ Fresh setup, in order:
   2. `docker compose up -d --build`
   3. wait for every service's healthcheck (one-shot services: exit code 0), one progress line
      per service, and a timeout that names the services that never became healthy
-  4. Kafka topics, Iceberg schemas, and a check that postgres-init/ loaded the master data and
-     the Iceberg catalog tables
+  4. Kafka topics, Iceberg schemas, a check that postgres-init/ loaded the master data and
+     the Iceberg catalog tables, and the public holidays of LAKEHOUSE_TIMEZONE's country
   5. the endpoints
 A failing step prints `docker compose logs --tail 50 SERVICE` of the services involved and
 setup() returns non-zero.
@@ -17,6 +17,7 @@ setup() returns non-zero.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import shutil
@@ -26,7 +27,9 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from smartmeter.config import REPO_ROOT, env, env_bool, env_int
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
+
+from smartmeter.config import ENV_FILE, REPO_ROOT, TOPICS, TRINO_ADMIN_USER, env_bool, env_int, load_settings
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ONE_SHOT_SERVICES = frozenset({"objectstore-init", "superset-init"})
@@ -53,17 +56,19 @@ def _say(message: str) -> None:
 
 
 def compose_command(*args: str) -> list[str]:
-    """`docker compose` for this checkout, with .env.example < .env < the environment, as native mode."""
-    command = ["docker", "compose", "--project-directory", str(REPO_ROOT), "-f", str(COMPOSE_FILE),
-               "--env-file", str(REPO_ROOT / ".env.example")]
-    if (REPO_ROOT / ".env").is_file():
-        command += ["--env-file", str(REPO_ROOT / ".env")]
+    """`docker compose` for this checkout, with .env < the environment, as native mode (never
+    .env.example: it documents, it does not configure)."""
+    command = ["docker", "compose", "--project-directory", str(REPO_ROOT), "-f", str(COMPOSE_FILE)]
+    if ENV_FILE.is_file():
+        command += ["--env-file", str(ENV_FILE)]
     return command + list(args)
 
 
-def _compose(*args: str, capture: bool = True, timeout_s: float | None = 120) -> subprocess.CompletedProcess[str]:
+def _compose(*args: str, capture: bool = True, timeout_s: float | None = 120,
+             input_text: str | None = None) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(compose_command(*args), cwd=REPO_ROOT, text=True, capture_output=capture, timeout=timeout_s)
+        return subprocess.run(compose_command(*args), cwd=REPO_ROOT, text=True, capture_output=capture, timeout=timeout_s,
+                              input=input_text)
     except subprocess.TimeoutExpired as exc:
         raise ComposeError(f"`docker compose {' '.join(args)}` did not finish within {timeout_s:.0f}s") from exc
 
@@ -219,41 +224,33 @@ def _unready(services: Sequence[str]) -> list[str]:
 
 # --------------------------------------------------------------------------- initialisation
 
-def _topics() -> tuple[str, ...]:
-    from smartmeter.native.services import TOPICS
-
-    return TOPICS
-
-
 def create_topics() -> None:
     partitions = env_int("KAFKA_TOPIC_PARTITIONS", 3)
     script = "set -e\n" + "".join(
         f"/opt/kafka/bin/kafka-topics.sh --bootstrap-server localhost:9092 --create --if-not-exists "
         f"--topic {topic} --partitions {partitions} --replication-factor 1\n"
-        for topic in _topics()
+        for topic in TOPICS
     )
     _check(_compose("exec", "-T", "kafka-kraft", "bash", "-c", script, timeout_s=300), "creating Kafka topics", ["kafka-kraft"])
     listed = _check(
         _compose("exec", "-T", "kafka-kraft", "/opt/kafka/bin/kafka-topics.sh", "--bootstrap-server", "localhost:9092", "--list"),
         "listing Kafka topics", ["kafka-kraft"],
     )
-    missing = sorted(set(_topics()) - {line.strip() for line in listed.splitlines()})
+    missing = sorted(set(TOPICS) - {line.strip() for line in listed.splitlines()})
     if missing:
         raise ComposeError(f"Kafka topics missing after creation: {', '.join(missing)}", ["kafka-kraft"])
 
 
 def create_schemas(attempts: int = 6, pause_s: float = 5.0) -> None:
-    user = env("TRINO_USER", "lakehouse")
+    user = TRINO_ADMIN_USER
     statements = "CREATE SCHEMA IF NOT EXISTS iceberg.staging; CREATE SCHEMA IF NOT EXISTS iceberg.marts"
     command = ("exec", "-T", "trino-coordinator", "trino", "--server", "http://localhost:8080", f"--user={user}", "--execute", statements)
-    for attempt in range(1, attempts + 1):
-        result = _compose(*command, timeout_s=180)
-        if result.returncode == 0:
-            return
-        if attempt == attempts:
-            _check(result, "creating the Iceberg schemas iceberg.staging and iceberg.marts",
-                   ["trino-coordinator", "postgres", "objectstore"])
-        time.sleep(pause_s)
+    # Trino may still be loading its catalogs just after its healthcheck passed.
+    retrying = Retrying(stop=stop_after_attempt(attempts), wait=wait_fixed(pause_s),
+                        retry=retry_if_result(lambda result: result.returncode != 0),
+                        retry_error_callback=lambda state: state.outcome.result())  # the last result, for _check
+    result = retrying(_compose, *command, timeout_s=180)
+    _check(result, "creating the Iceberg schemas iceberg.staging and iceberg.marts", ["trino-coordinator", "postgres", "objectstore"])
 
 
 MASTER_DATA_SQL = (
@@ -281,18 +278,34 @@ def verify_master_data() -> str:
     return f"{counts[0]} tariffs, {counts[1]} customers, {counts[2]} devices; Iceberg catalog tables present"
 
 
+def seed_calendar() -> str:
+    """Public holidays of the utility's zone (a fresh setup has no customer zones yet), computed
+    here because postgres-init/ is plain SQL; piped to psql in the container."""
+    from smartmeter.simulator import masterdata
+
+    zone = load_settings().timezone
+    first_year, last_year = masterdata.default_holiday_years(datetime.date.today())
+    try:
+        sql, written = masterdata.calendar_sql([zone], first_year, last_year)
+    except ValueError as exc:
+        raise ComposeError(f"LAKEHOUSE_TIMEZONE: {exc}") from exc
+    script = 'psql -v ON_ERROR_STOP=1 -X -q -U "$POSTGRES_USER" -d "$POSTGRES_DB"'
+    _check(_compose("exec", "-T", "postgres", "sh", "-c", script, input_text=sql), "writing public holidays", ["postgres"])
+    return f"{written} public holidays {first_year}-{last_year} for {zone}"
+
+
 # --------------------------------------------------------------------------- endpoints
 
 def endpoints() -> list[tuple[str, str]]:
-    pg = f"postgresql://{env('POSTGRES_USER', 'lakehouse')}@localhost:{env_int('POSTGRES_PORT', 5432)}/{env('POSTGRES_DB', 'lakehouse')}"
+    s = load_settings()
     return [
-        ("Kafka UI", f"http://localhost:{env_int('KAFKA_UI_PORT', 8080)}"),
-        ("Trino web UI", f"http://localhost:{env_int('TRINO_PORT', 8081)}"),
-        ("Kafka (host)", f"localhost:{env_int('KAFKA_PORT', 19092)}"),
-        ("PostgreSQL", pg),
-        ("S3 API", f"http://localhost:{env_int('S3_PORT', 9000)} (bucket {env('S3_BUCKET', 'lakehouse')}; S3Proxy has no web console)"),
+        ("Kafka UI", f"http://localhost:{s.kafka_ui_port}"),
+        ("Trino web UI", f"http://localhost:{s.trino_port}"),
+        ("Kafka (host)", f"localhost:{s.kafka_port}"),
+        ("PostgreSQL", f"postgresql://{s.postgres_user}@localhost:{s.postgres_port}/{s.postgres_db}"),
+        ("S3 API", f"http://localhost:{s.s3_port} (bucket {s.s3_bucket}; S3Proxy has no web console)"),
         ("dbt loop", "docker logs -f dbt-transformations"),
-        ("Dashboards", f"http://localhost:{env_int('SUPERSET_PORT', 8088)} (Superset; user {env('SUPERSET_ADMIN_USER', 'admin')}, "
+        ("Dashboards", f"http://localhost:{s.superset_port} (Superset; user {s.superset_admin_user}, "
                        "password SUPERSET_ADMIN_PASSWORD in .env)"),
     ]
 
@@ -332,18 +345,19 @@ def setup() -> int:
         _say("[4/5] creating Kafka topics and Iceberg schemas, checking master data")
         step_services = ["kafka-kraft"]
         create_topics()
-        _say(f"  ✓ topics: {', '.join(_topics())}")
+        _say(f"  ✓ topics: {', '.join(TOPICS)}")
         step_services = ["trino-coordinator"]
         create_schemas()
         _say("  ✓ schemas: iceberg.staging, iceberg.marts")
         step_services = ["postgres"]
         _say(f"  ✓ master data: {verify_master_data()}")
+        _say(f"  ✓ calendar: {seed_calendar()}")
         _say("  ✓ bucket: created by objectstore-init")
 
         _say("[5/5] ready")
         _print_endpoints()
         _say(f"\nLakehouse ready in {time.monotonic() - started:.0f}s. Try:\n"
-             "  docker exec -it trino-coordinator trino --execute 'select count(*) from postgresql.public.devices'")
+             "  docker exec -it trino-coordinator trino --user admin --execute 'select count(*) from postgresql.public.devices'")
         return 0
     except ComposeError as exc:
         print(f"\nerror: {exc}", file=sys.stderr, flush=True)
@@ -355,6 +369,20 @@ def setup() -> int:
         return 130
 
 
+ROLE_SCRIPTS = ("05-roles.sql", "06-iceberg-owner.sql", "07-superset.sql")
+"""postgres-init/ files that are idempotent and applied on every up (the rest create data)."""
+
+
+def apply_roles() -> None:
+    """The least-privilege roles (Superset's role and database included) on every up, as native
+    mode does: the image runs postgres-init/ on an empty volume only, so this migrates a volume
+    made before them (over the container's socket, which the image trusts). One psql per file:
+    a file may \\connect to another database."""
+    script = " && ".join(f'psql -v ON_ERROR_STOP=1 -q -X -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f /docker-entrypoint-initdb.d/{name}'
+                         for name in ROLE_SCRIPTS)
+    _check(_compose("exec", "-T", "postgres", "sh", "-c", script), "applying PostgreSQL roles", ["postgres"])
+
+
 def up(profiles: Sequence[str] = (), dashboards: bool = True) -> int:
     """Start, keeping data (volumes), and wait for the healthchecks."""
     services: list[str] = []
@@ -362,6 +390,11 @@ def up(profiles: Sequence[str] = (), dashboards: bool = True) -> int:
         preflight()
         flags = [arg for p in profiles for arg in ("--profile", p)]
         services = expected_services(*flags, dashboards=dashboards)
+        # PostgreSQL and its roles first: the other services log in with those roles, and a volume
+        # made before them (or before the dashboards) lacks some; superset-init would fail.
+        _check(_compose(*flags, "up", "-d", "postgres", capture=False, timeout_s=None), "docker compose up -d postgres")
+        wait_healthy(["postgres"], _health_timeout())
+        apply_roles()
         _check(_compose(*flags, "up", "-d", *services, capture=False, timeout_s=None), "docker compose up -d")
         wait_healthy(services, _health_timeout())
         _print_endpoints()

@@ -13,8 +13,8 @@ import signal
 import sys
 import time
 
-from smartmeter.config import env, load_settings
-from smartmeter.simulator.retry import ServiceUnavailable, with_retries
+from smartmeter.config import TELEMETRY_TOPIC, env, load_settings
+from smartmeter.retry import ServiceUnavailable, with_retries
 
 SUMMARY_EVERY_S = 5.0
 RULE = "-" * 80
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="telemetry_consumer.py",
         description="Read and pretty-print messages from a Kafka topic (telemetry or fault logs).",
     )
-    parser.add_argument("--topic", default=env("CONSUMER_TOPIC", "telemetry_raw"),
+    parser.add_argument("--topic", default=env("CONSUMER_TOPIC", TELEMETRY_TOPIC),
                         help="topic to read, e.g. telemetry_raw or meter_fault_logs (env CONSUMER_TOPIC; default telemetry_raw)")
     parser.add_argument("--bootstrap-servers", default=settings.kafka_bootstrap_servers,
                         help=f"Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS; default {settings.kafka_bootstrap_servers})")

@@ -11,7 +11,9 @@ keep the files short (all optional; an export from Superset's UI works as it is)
   and `filters` as a short list instead of `metadata.native_filter_configuration`; a filter is
   scoped to the charts whose dataset has its column.
 `${VAR}` in a database file is filled from the environment (hosts, ports and users differ between
-native mode and compose).
+native mode and compose). With TRINO_AUTH=password a Trino database logs in with a password over
+HTTPS, trusting TRINO_CERT: the bundle holds Superset's password placeholder, and the import gives
+it TRINO_PASSWORD (Superset stores it encrypted with SUPERSET_SECRET_KEY).
 
 This module runs in two interpreters. The project's manages the service (install, health,
 commands); Superset's own virtualenv runs `python -m smartmeter.dashboards init|import`, which
@@ -41,13 +43,14 @@ from smartmeter.native.layout import Layout
 DASHBOARDS_DIR = REPO_ROOT / "dashboards"
 SUPERSET_CONFIG = REPO_ROOT / "superset-config" / "superset_config.py"
 REQUIREMENTS = REPO_ROOT / "requirements-superset.txt"
-DATABASE_SCRIPT = REPO_ROOT / "postgres-init" / "05-superset.sql"
 BUNDLE_ROOT = "lakehouse_dashboards"
 VERSION = "1.0.0"
 TEMPORAL_TYPES = ("DATE", "TIMESTAMP")
 DEFAULT_HEIGHT = 50
 # Gunicorn threads per worker: a dashboard asks for all its charts at once.
 THREADS = 4
+# Superset's placeholder for a password that the import supplies (never written in a bundle).
+PASSWORD_MASK = "X" * 10
 
 
 # --------------------------------------------------------------------------- the bundle
@@ -86,6 +89,33 @@ def _uuid(path: Path, config: dict[str, Any]) -> str:
         return str(uuid.UUID(str(config["uuid"])))
     except (KeyError, ValueError) as exc:
         raise LakehouseError(f"{path}: needs a `uuid` (python3 -c 'import uuid; print(uuid.uuid4())')") from exc
+
+
+def _trino_auth(path: Path, config: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    """A Trino database under TRINO_AUTH=password: the URI's user gets the password placeholder,
+    and the driver speaks HTTPS trusting TRINO_CERT (Trino's self-signed certificate)."""
+    uri = str(config.get("sqlalchemy_uri", ""))
+    if env.get("TRINO_AUTH", "none") != "password" or not uri.startswith("trino://"):
+        return config
+    user, at, rest = uri.removeprefix("trino://").partition("@")
+    if not at or ":" in user:
+        raise LakehouseError(f"{path}: the Trino URI must read trino://USER@HOST:PORT/CATALOG (no password in the file)")
+    if not env.get("TRINO_CERT"):
+        raise LakehouseError(f"{path}: TRINO_AUTH=password needs TRINO_CERT, the certificate Trino's HTTPS presents")
+    config["sqlalchemy_uri"] = f"trino://{user}:{PASSWORD_MASK}@{rest}"
+    extra = config.setdefault("extra", {})
+    engine_params = extra["engine_params"] = dict(extra.get("engine_params") or {})
+    engine_params["connect_args"] = {**(engine_params.get("connect_args") or {}), "http_scheme": "https",
+                                     "verify": env["TRINO_CERT"]}
+    return config
+
+
+def import_passwords(contents: dict[str, str], env: dict[str, str]) -> dict[str, str]:
+    """The passwords of the bundle's databases that hold the placeholder: the analyst's TRINO_PASSWORD."""
+    files = [f for f, text in contents.items() if f.startswith("databases/") and f":{PASSWORD_MASK}@" in text]
+    if files and not env.get("TRINO_PASSWORD"):
+        raise LakehouseError("TRINO_AUTH=password: TRINO_PASSWORD (the analyst's Trino password) is not set")
+    return {f: env["TRINO_PASSWORD"] for f in files}
 
 
 def _resolve(path: Path, config: dict[str, Any], key: str, targets: dict[str, tuple[Path, dict[str, Any]]]) -> None:
@@ -236,7 +266,7 @@ def bundle_contents(env: dict[str, str], source: Path = DASHBOARDS_DIR) -> dict[
     """The bundle as {path in the zip: YAML}, shorthands expanded and references checked."""
     databases = _files(source, "databases")
     for name, (path, _config) in databases.items():
-        databases[name] = (path, yaml.safe_load(_substitute(path.read_text(), env, path)))
+        databases[name] = (path, _trino_auth(path, yaml.safe_load(_substitute(path.read_text(), env, path)), env))
     datasets = _files(source, "datasets")
     charts = _files(source, "charts")
     dashboards = _files(source, "dashboards")
@@ -294,15 +324,26 @@ def install(layout: Layout) -> Path:
 
 
 def environment(settings: Settings, layout: Layout, base: dict[str, str]) -> dict[str, str]:
-    """What every Superset process reads (superset-config/superset_config.py, the database file)."""
+    """What every Superset process reads (superset-config/superset_config.py, the database file):
+    its own secrets and, of the stack's, only the analyst's Trino password (TRINO_AUTH=password)."""
+    from smartmeter.security import SECRETS
+
+    role = settings.postgres_roles["superset"]
     required = {"SUPERSET_SECRET_KEY": settings.superset_secret_key, "SUPERSET_ADMIN_PASSWORD": settings.superset_admin_password,
-                "SUPERSET_DB_PASSWORD": settings.superset_db_password}
+                role.password_env: role.password}
+    trino = {"TRINO_AUTH": settings.trino_auth}
+    if settings.trino_auth == "password":
+        required["TRINO_PASSWORD"] = settings.trino_password
+        trino["TRINO_CERT"] = str(settings.trino_certificate)
     missing = [name for name, value in required.items() if not value]
     if missing:
-        raise LakehouseError(f"set {', '.join(missing)} in .env (see .env.example)")
+        raise LakehouseError(f"set {', '.join(missing)} in .env (./lakehouse up writes every secret .env lacks)")
     return {
-        **base,
+        # The stack's other secrets (PostgreSQL's admin and other roles, S3, Trino's dbt and admin
+        # users, the internal secret) stay out of Superset's processes.
+        **{name: value for name, value in base.items() if name not in SECRETS},
         **required,
+        **trino,
         "SUPERSET_CONFIG_PATH": str(SUPERSET_CONFIG),
         "SUPERSET_HOME": str(layout.superset_home),
         "FLASK_APP": "superset.app:create_app()",
@@ -310,12 +351,13 @@ def environment(settings: Settings, layout: Layout, base: dict[str, str]) -> dic
         "PATH": f"{layout.superset_venv / 'bin'}{os.pathsep}{base.get('PATH', os.defpath)}",
         "SUPERSET_ADMIN_USER": settings.superset_admin_user,
         "SUPERSET_DB": settings.superset_db,
-        "SUPERSET_DB_USER": settings.superset_db_user,
+        "POSTGRES_SUPERSET_USER": role.user,
         "POSTGRES_HOST": "127.0.0.1",
         "POSTGRES_PORT": str(settings.postgres_port),
         "TRINO_HOST": "127.0.0.1",
         "TRINO_PORT": str(settings.trino_port),
-        "SUPERSET_TRINO_USER": settings.superset_trino_user,
+        # The analyst (trino-config/etc/rules.json): reads the marts, staging and the pipeline's record.
+        "TRINO_USER": settings.trino_user,
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -344,7 +386,7 @@ def import_dashboards(layout: Layout, env: dict[str, str]) -> None:
 def serve_command(settings: Settings, layout: Layout) -> list[str]:
     return [
         str(layout.superset_venv / "bin" / "gunicorn"),
-        "--bind", f"127.0.0.1:{settings.superset_port}",
+        "--bind", f"{settings.bind_address}:{settings.superset_port}",
         "--workers", str(settings.superset_workers), "--worker-class", "gthread", "--threads", str(THREADS),
         "--timeout", "120", "--limit-request-line", "0", "--limit-request-field_size", "0",
         "superset.app:create_app()",
@@ -394,7 +436,7 @@ def _import(user) -> None:
     target = write_bundle(Path(os.environ.get("SUPERSET_HOME", "/tmp")) / f"{BUNDLE_ROOT}.zip", dict(os.environ))
     with zipfile.ZipFile(target) as archive:
         contents = get_contents_from_bundle(archive)
-    passwords = {"databases/trino.yaml": os.environ["SUPERSET_TRINO_PASSWORD"]} if os.environ.get("SUPERSET_TRINO_PASSWORD") else {}
+    passwords = import_passwords(contents, dict(os.environ))
     with override_user(user):
         ImportAssetsCommand(contents, passwords=passwords).run()
     names = sorted(f.removeprefix("dashboards/").removesuffix(".yaml") for f in contents if f.startswith("dashboards/"))

@@ -10,18 +10,19 @@ from sqlalchemy.engine import URL
 def _required(name: str) -> str:
     value = os.environ.get(name)
     if not value:
-        raise RuntimeError(f"{name} is not set: copy .env.example to .env (docker compose) or see .env.example")
+        raise RuntimeError(f"{name} is not set: ./lakehouse setup or up writes it to .env with the other secrets")
     return value
 
 
 APP_NAME = "Smart meter lakehouse"
 SECRET_KEY = _required("SUPERSET_SECRET_KEY")
 
-# Superset's own metadata: its database and role in the stack's PostgreSQL (postgres-init/05-superset.sql).
+# Superset's own metadata: its database and role in the stack's PostgreSQL (postgres-init/05-roles.sql
+# makes the role, a non-superuser; 07-superset.sql the database it owns).
 SQLALCHEMY_DATABASE_URI = URL.create(
     "postgresql+psycopg2",
-    username=os.environ.get("SUPERSET_DB_USER", "superset"),
-    password=_required("SUPERSET_DB_PASSWORD"),
+    username=os.environ.get("POSTGRES_SUPERSET_USER", "lakehouse_superset"),
+    password=_required("POSTGRES_SUPERSET_PASSWORD"),
     host=os.environ.get("POSTGRES_HOST", "127.0.0.1"),
     port=int(os.environ.get("POSTGRES_PORT", "5432")),
     database=os.environ.get("SUPERSET_DB", "superset"),

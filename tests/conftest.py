@@ -7,12 +7,13 @@ import sys
 
 import pytest
 
-from smartmeter.config import REPO_ROOT, Settings, load_settings
+from smartmeter.config import REPO_ROOT, TRINO_ADMIN_USER, Settings, load_settings
 
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return load_settings()
+    """As the Trino admin: tests inspect every catalog and clean up their own schemas."""
+    return load_settings().as_trino(TRINO_ADMIN_USER)
 
 
 def run_lakehouse(*args: str, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:

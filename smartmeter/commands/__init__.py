@@ -1,6 +1,6 @@
-"""One module per `./lakehouse` command. Each has NAME, HELP, add_arguments(parser) and
-run(args) -> exit code; PASSTHROUGH commands hand their arguments, options included, to another
-tool (dbt, the Trino CLI, pytest)."""
+"""One module per `./lakehouse` command. Each has NAME, HELP, run(args, settings) -> exit code and,
+when it takes arguments, add_arguments(parser). A PASSTHROUGH command hands its arguments, options
+included, to another tool (dbt, the Trino CLI, pytest); PASSTHROUGH is their help text."""
 
 from smartmeter.commands import (
     catch_up,

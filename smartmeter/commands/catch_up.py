@@ -1,8 +1,11 @@
 """`./lakehouse catch-up`: pipeline cycles back to back until no topic has a backlog."""
 
+from smartmeter.config import TRINO_DBT_USER
 from smartmeter.mode import docker_exec, mode
 
 NAME = "catch-up"
+# The Trino user this command works as (trino-config/etc/rules.json); cli.py applies it.
+TRINO_AS = TRINO_DBT_USER
 HELP = "pipeline cycles back to back until no topic has a backlog"
 
 

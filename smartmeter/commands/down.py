@@ -1,13 +1,12 @@
 """`./lakehouse down`: stop every service, keeping data."""
 
+from smartmeter.config import TRINO_ADMIN_USER
 from smartmeter.mode import mode
 
 NAME = "down"
+# The Trino user this command works as (trino-config/etc/rules.json); cli.py applies it.
+TRINO_AS = TRINO_ADMIN_USER
 HELP = "stop every service, keeping data"
-
-
-def add_arguments(parser) -> None:
-    del parser
 
 
 def run(args, settings) -> int:

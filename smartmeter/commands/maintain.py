@@ -1,14 +1,12 @@
 """`./lakehouse maintain`: Iceberg maintenance, under the write lock."""
 
-import argparse
+from smartmeter.config import TRINO_ADMIN_USER
 
 NAME = "maintain"
+# The Trino user this command works as (trino-config/etc/rules.json); cli.py applies it.
+TRINO_AS = TRINO_ADMIN_USER
 HELP = "Iceberg maintenance: optimize, expire_snapshots, remove_orphan_files"
-PASSTHROUGH = True
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="options, see ./lakehouse maintain --help")
+PASSTHROUGH = "options, see ./lakehouse maintain --help"
 
 
 def run(args, settings) -> int:

@@ -2,7 +2,11 @@
 
 import getpass
 
+from smartmeter.config import TRINO_DBT_USER
+
 NAME = "pipeline"
+# The Trino user this command works as (trino-config/etc/rules.json); cli.py applies it.
+TRINO_AS = TRINO_DBT_USER
 HELP = "the pipeline: cycle, loop, health, runs, gaps, acknowledge-gap"
 
 

@@ -1,6 +1,12 @@
 """`./lakehouse setup`: a fresh stack (what ./initial-setup.sh runs)."""
 
+from smartmeter.config import TRINO_ADMIN_USER
+
 NAME = "setup"
+# The Trino user this command works as (trino-config/etc/rules.json); cli.py applies it.
+TRINO_AS = TRINO_ADMIN_USER
+# cli.py writes missing secrets to .env and checks exposure first.
+STARTS_STACK = True
 HELP = "fresh setup (what ./initial-setup.sh runs): native by default, or --docker"
 
 

@@ -6,10 +6,6 @@ NAME = "status"
 HELP = "health of every service (restarts, pipeline lag); exit 0 only when all are healthy"
 
 
-def add_arguments(parser) -> None:
-    del parser
-
-
 def run(args, settings) -> int:
     if mode(settings) == "docker":
         from smartmeter import compose

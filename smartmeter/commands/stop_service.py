@@ -1,6 +1,10 @@
 """`./lakehouse stop-service NAME`: stop one service (supervisord leaves it stopped)."""
 
+from smartmeter.config import TRINO_ADMIN_USER
+
 NAME = "stop-service"
+# The Trino user this command works as (trino-config/etc/rules.json); cli.py applies it.
+TRINO_AS = TRINO_ADMIN_USER
 HELP = "stop one service until the next `up` (for failure drills and maintenance)"
 
 

@@ -1,7 +1,6 @@
 """`./lakehouse test`: lint, unit and integration tests on the native stack (set up when it is not
 healthy); `test --compose`: docker-compose.yml end to end on a private Podman engine."""
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -14,12 +13,10 @@ from smartmeter.errors import LakehouseError
 # Debian's chromium: the browser tests/helpers/dashboards.py drives.
 CHROMIUM = Path("/usr/bin/chromium")
 NAME = "test"
+# cli.py writes missing secrets to .env first: a fresh checkout (CI) sets the stack up here.
+STARTS_STACK = True
 HELP = "lint, unit and integration tests (sets the stack up if needed); --compose: the compose stage"
-PASSTHROUGH = True
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="--compose, or extra pytest arguments")
+PASSTHROUGH = "--compose, or extra pytest arguments"
 
 
 def run(args, settings) -> int:

@@ -2,9 +2,14 @@
 
 import os
 
+from smartmeter.config import TRINO_ADMIN_USER
 from smartmeter.mode import mode
 
 NAME = "up"
+# The Trino user this command works as (trino-config/etc/rules.json); cli.py applies it.
+TRINO_AS = TRINO_ADMIN_USER
+# cli.py writes missing secrets to .env and checks exposure first.
+STARTS_STACK = True
 HELP = "start every service, keeping data (the pipeline loop included)"
 
 

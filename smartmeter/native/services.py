@@ -10,10 +10,13 @@ kafka-config/, objectstore/, postgres-init/); only environment variables differ.
 from __future__ import annotations
 
 import base64
+import datetime
+import http.client
 import json
 import os
 import pwd
 import shutil
+import socket
 import string
 import subprocess
 import sys
@@ -24,13 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from smartmeter import dashboards
-from smartmeter.config import Settings, environment
+from smartmeter.config import POSTGRES_ROLES, TOPICS, TRINO_ADMIN_USER, Settings, environment
 from smartmeter.errors import LakehouseError
 from smartmeter.native import artifacts
 from smartmeter.native.install import postgres_bin_dir
 from smartmeter.native.layout import KAFKA_CONFIG, OBJECTSTORE_CONFIG, POSTGRES_INIT, TRINO_ETC, Layout
-
-TOPICS = ("telemetry_raw", "meter_fault_logs", "telemetry_raw_test", "meter_fault_logs_test")
 
 
 @dataclass
@@ -51,6 +52,20 @@ class Context:
     def env(self, **overrides: str) -> dict[str, str]:
         """The service environment: .env defaults and the caller's environment, plus overrides."""
         merged = dict(environment())
+        s = self.settings
+        # What trino-config/ and objectstore/ read (${ENV:...}), from the settings and their defaults.
+        merged.update(
+            POSTGRES_DB=s.postgres_db,
+            POSTGRES_TRINO_USER=s.postgres_roles["trino"].user,
+            POSTGRES_TRINO_PASSWORD=s.postgres_roles["trino"].password,
+            POSTGRES_ICEBERG_USER=s.postgres_roles["iceberg"].user,
+            POSTGRES_ICEBERG_PASSWORD=s.postgres_roles["iceberg"].password,
+            S3_ACCESS_KEY=s.s3_access_key,
+            S3_SECRET_KEY=s.s3_secret_key,
+            S3_BUCKET=s.s3_bucket,
+            S3_REGION=s.s3_region,
+            KAFKA_TABLE_NAMES=",".join(TOPICS),
+        )
         merged.update(
             KAFKA_BOOTSTRAP_SERVERS=self.settings.kafka_bootstrap_servers,
             POSTGRES_HOST=self.settings.postgres_host,
@@ -114,17 +129,23 @@ class Service:
         return f"localhost:{self.port(ctx)}"
 
 
+def _write_secret(target: Path, text: str) -> Path:
+    """A file only its owner reads, created so (never briefly world-readable)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(text)
+    return target
+
+
 def _render(template: Path, values: dict[str, str], target: Path) -> Path:
     """A rendered config file; 0600, since several hold secrets."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         text = string.Template(template.read_text()).substitute(values)
     except KeyError as exc:
         raise LakehouseError(f"{template}: environment variable {exc} is not set") from exc
-    target.touch(mode=0o600)
-    target.chmod(0o600)
-    target.write_text(text)
-    return target
+    return _write_secret(target, text)
 
 
 class Postgres(Service):
@@ -165,9 +186,7 @@ class Postgres(Service):
             self._chown(path)
         if (data / "PG_VERSION").is_file():
             return
-        pwfile = ctx.layout.run / "postgres.pw"
-        pwfile.touch(mode=0o600)
-        pwfile.write_text(ctx.settings.postgres_password + "\n")
+        pwfile = _write_secret(ctx.layout.run / "postgres.pw", ctx.settings.postgres_password + "\n")
         self._chown(pwfile)
         try:
             result = subprocess.run(
@@ -183,7 +202,7 @@ class Postgres(Service):
     def command(self, ctx: Context) -> list[str]:
         return [
             str(postgres_bin_dir() / "postgres"), "-D", str(self.data_dir(ctx)),
-            "-c", "listen_addresses=127.0.0.1",
+            "-c", f"listen_addresses={ctx.settings.bind_address}",
             "-c", f"port={self.port(ctx)}",
             "-c", f"unix_socket_directories={self.socket_dir(ctx)}",
             "-c", "shared_buffers=128MB",
@@ -197,19 +216,68 @@ class Postgres(Service):
     def connect(self, ctx: Context, database: str = "postgres"):
         import psycopg2
 
-        return psycopg2.connect(**ctx.settings.postgres_connect_kwargs(database))
+        return psycopg2.connect(**ctx.settings.postgres_connect_kwargs(role="admin", database=database))
 
     def healthy(self, ctx: Context) -> bool:
-        try:
-            with self.connect(ctx) as conn, conn.cursor() as cur:
-                cur.execute("select 1")
-                return cur.fetchone() == (1,)
-        except Exception:  # noqa: BLE001 - any failure means "not ready yet"
-            return False
+        # pg_isready needs no credentials: a password changed in .env is fixed after startup.
+        result = subprocess.run([str(postgres_bin_dir() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port(ctx))],
+                                capture_output=True)
+        return result.returncode == 0
 
-    def initialise(self, ctx: Context) -> None:
+    def _rotate_example_password(self, ctx: Context) -> None:
+        """A stack set up before `.env` held random secrets has the admin password from
+        .env.example: log in with it once and set the one from `.env`."""
+        import psycopg2
         from psycopg2 import sql
 
+        from smartmeter.security import example_values
+
+        try:
+            self.connect(ctx).close()
+            return
+        except psycopg2.OperationalError as exc:
+            legacy = example_values().get("POSTGRES_PASSWORD")
+            if "password authentication failed" not in str(exc) or not legacy:
+                raise LakehouseError(f"PostgreSQL refuses the admin {ctx.settings.postgres_user}: {str(exc).strip()}") from exc
+        kwargs = {**ctx.settings.postgres_connect_kwargs(role="admin", database="postgres"), "password": legacy}
+        try:
+            conn = psycopg2.connect(**kwargs)
+        except psycopg2.OperationalError as exc:
+            raise LakehouseError(f"PostgreSQL refuses the admin {ctx.settings.postgres_user} with POSTGRES_PASSWORD from "
+                                 ".env: set the password the stack was made with") from exc
+        conn.autocommit = True
+        with conn, conn.cursor() as cur:
+            cur.execute(sql.SQL("alter role {} password %s").format(sql.Identifier(ctx.settings.postgres_user)),
+                        (ctx.settings.postgres_password,))
+        conn.close()
+        print("  PostgreSQL admin password changed from the example value to the one in .env", flush=True)
+
+    def role_env(self, ctx: Context) -> dict[str, str]:
+        """What postgres-init/05-roles.sql, 06-iceberg-owner.sql and 07-superset.sql read (\\getenv)."""
+        values = {"PGPASSWORD": ctx.settings.postgres_password, "POSTGRES_DB": ctx.settings.postgres_db,
+                  "SUPERSET_DB": ctx.settings.superset_db}
+        for role in POSTGRES_ROLES[1:]:
+            credentials = ctx.settings.postgres_credentials(role)
+            values[f"POSTGRES_{role.upper()}_USER"] = credentials.user
+            values[f"POSTGRES_{role.upper()}_PASSWORD"] = credentials.password
+        return values
+
+    def run_script(self, ctx: Context, script: Path, database: str | None = None) -> None:
+        """One postgres-init file with psql, as the admin, as the postgres image runs it."""
+        result = subprocess.run(
+            [str(postgres_bin_dir() / "psql"), "-v", "ON_ERROR_STOP=1", "-q", "-X", "-h", "127.0.0.1", "-p", str(self.port(ctx)),
+             "-U", ctx.settings.postgres_user, "-d", database or ctx.settings.postgres_db, "-f", str(script)],
+            capture_output=True, text=True, env=ctx.env(**self.role_env(ctx)),
+        )
+        if result.returncode != 0:
+            raise LakehouseError(f"{script.name} failed:\n{result.stderr}")
+
+    def initialise(self, ctx: Context) -> None:
+        """Databases, tables, master data and roles; run on every setup and up, so it also
+        migrates an older stack (owned by the admin) to the least-privilege roles."""
+        from psycopg2 import sql
+
+        self._rotate_example_password(ctx)
         conn = self.connect(ctx)
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -220,20 +288,35 @@ class Postgres(Service):
         # The same files, in the same order, as the postgres image's docker-entrypoint-initdb.d.
         for script in sorted(POSTGRES_INIT.glob("*.sql")):
             self.run_script(ctx, script)
+        self.seed_calendar(ctx)
 
-    def run_script(self, ctx: Context, script: Path) -> None:
-        """One postgres-init file with psql, as the postgres image runs it (scripts read the
-        environment with \\getenv)."""
-        result = subprocess.run(
-            [str(postgres_bin_dir() / "psql"), "-v", "ON_ERROR_STOP=1", "-q", "-h", "127.0.0.1", "-p", str(self.port(ctx)),
-             "-U", ctx.settings.postgres_user, "-d", ctx.settings.postgres_db, "-f", str(script)],
-            capture_output=True, text=True, env=ctx.env(PGPASSWORD=ctx.settings.postgres_password),
-        )
-        if result.returncode != 0:
-            raise LakehouseError(f"{script.name} failed:\n{result.stderr}")
+    def seed_calendar(self, ctx: Context) -> None:
+        """Public holidays from the `holidays` package, which plain SQL cannot produce."""
+        from smartmeter.simulator import masterdata
+
+        conn = self.connect(ctx, ctx.settings.postgres_db)
+        try:
+            masterdata.seed_setup_calendar(conn, ctx.settings.timezone, datetime.date.today())
+        except ValueError as exc:
+            raise LakehouseError(f"LAKEHOUSE_TIMEZONE: {exc}") from exc
+        finally:
+            conn.close()
 
     def endpoint(self, ctx: Context) -> str:
         return f"postgresql://{ctx.settings.postgres_user}@localhost:{self.port(ctx)}/{ctx.settings.postgres_db}"
+
+
+def s3_client(settings: Settings):
+    """boto3's S3 client for the object store. Path-style: S3Proxy has no per-bucket host names;
+    one attempt with short timeouts: callers poll health themselves."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3", endpoint_url=settings.s3_endpoint, aws_access_key_id=settings.s3_access_key,
+        aws_secret_access_key=settings.s3_secret_key, region_name=settings.s3_region,
+        config=Config(s3={"addressing_style": "path"}, connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}),
+    )
 
 
 class ObjectStore(Service):
@@ -246,23 +329,12 @@ class ObjectStore(Service):
     def port(self, ctx: Context) -> int:
         return ctx.settings.s3_port
 
-    def client(self, ctx: Context):
-        import boto3
-        from botocore.config import Config
-
-        s = ctx.settings
-        return boto3.client(
-            "s3", endpoint_url=s.s3_endpoint, aws_access_key_id=s.s3_access_key, aws_secret_access_key=s.s3_secret_key,
-            region_name=s.s3_region,
-            config=Config(s3={"addressing_style": "path"}, connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}),
-        )
-
     def prepare(self, ctx: Context) -> None:
         artifacts.fetch(ctx.layout, artifacts.S3PROXY)
         (ctx.layout.data / "objectstore").mkdir(parents=True, exist_ok=True)
 
     def command(self, ctx: Context) -> list[str]:
-        values = ctx.env(S3_BIND_HOST="127.0.0.1", S3_DATA_DIR=str(ctx.layout.data / "objectstore"))
+        values = ctx.env(S3_BIND_HOST=ctx.settings.bind_address, S3_DATA_DIR=str(ctx.layout.data / "objectstore"))
         conf = _render(OBJECTSTORE_CONFIG / "s3proxy.properties", values, ctx.layout.conf / "s3proxy.properties")
         jar = artifacts.fetch(ctx.layout, artifacts.S3PROXY)
         return [ctx.java, "-Xmx512m", "-jar", str(jar), "--properties", str(conf)]
@@ -271,7 +343,7 @@ class ObjectStore(Service):
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.client(ctx).list_buckets()
+            s3_client(ctx.settings).list_buckets()
         except (BotoCoreError, ClientError):
             return False
         return True
@@ -280,7 +352,7 @@ class ObjectStore(Service):
         from botocore.exceptions import ClientError
 
         try:
-            self.client(ctx).create_bucket(Bucket=ctx.settings.s3_bucket)
+            s3_client(ctx.settings).create_bucket(Bucket=ctx.settings.s3_bucket)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise LakehouseError(f"creating bucket {ctx.settings.s3_bucket} failed: {exc}") from exc
@@ -303,7 +375,8 @@ class Kafka(Service):
     def _render_config(self, ctx: Context) -> Path:
         s = ctx.settings
         overrides = {
-            "listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
+            # The controller serves this broker only: loopback even when the stack is exposed.
+            "listeners": f"PLAINTEXT://{s.bind_address}:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
             "advertised.listeners": f"PLAINTEXT://localhost:{s.kafka_port}",
             "controller.quorum.voters": f"1@127.0.0.1:{s.kafka_controller_port}",
             "log.dirs": str(ctx.layout.data / "kafka"),
@@ -369,7 +442,7 @@ class Kafka(Service):
                 raise LakehouseError(f"creating Kafka topic {topic} failed: {exc}") from exc
 
 
-class Trino(Service):
+class TrinoServer(Service):
     """The coordinator (index 0) or worker N, all from trino-config/etc."""
 
     needs_java = True
@@ -384,17 +457,87 @@ class Trino(Service):
             return ctx.settings.trino_port
         return int(ctx.env().get("TRINO_WORKER_BASE_PORT", str(ctx.settings.trino_port + 10))) + self.worker - 1
 
+    def http_port(self, ctx: Context) -> int:
+        """Plain HTTP: what clients use without authentication, and what the nodes talk to each
+        other over (loopback, signed with the shared secret). With TRINO_AUTH=password the
+        coordinator serves clients HTTPS on TRINO_PORT and keeps HTTP on TRINO_INTERNAL_PORT."""
+        if self.worker or ctx.settings.trino_auth != "password":
+            return self.port(ctx)
+        return int(ctx.env().get("TRINO_INTERNAL_PORT", str(ctx.settings.trino_port + 20)))
+
     def prepare(self, ctx: Context) -> None:
         artifacts.trino_server(ctx.layout)
         artifacts.fetch(ctx.layout, artifacts.TRINO_CLI)
+        if self.worker == 0 and ctx.settings.trino_auth == "password":
+            self._ensure_certificate(ctx)
+
+    def _keytool(self, ctx: Context, *args: str) -> None:
+        keytool = ctx.java_home / "bin" / "keytool" if ctx.java_home else Path("keytool")
+        result = subprocess.run([str(keytool), *args], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise LakehouseError(f"keytool {args[0]} failed:\n{result.stdout}{result.stderr}")
+
+    def _ensure_certificate(self, ctx: Context) -> None:
+        """A self-signed certificate for Trino's HTTPS (made once; setup makes a new one), and its
+        public half as PEM for the clients to trust."""
+        s = ctx.settings
+        keystore = ctx.layout.conf / "trino" / "keystore.p12"
+        if keystore.is_file() and s.trino_certificate.is_file():
+            return
+        keystore.parent.mkdir(parents=True, exist_ok=True)
+        keystore.unlink(missing_ok=True)
+        names = ["dns:localhost", "ip:127.0.0.1", f"dns:{socket.getfqdn()}"]
+        if s.exposed and s.bind_address != "0.0.0.0":
+            names.append(f"ip:{s.bind_address}")
+        secret = s.trino_internal_secret
+        self._keytool(ctx, "-genkeypair", "-alias", "trino", "-keyalg", "RSA", "-keysize", "2048", "-validity", "3650",
+                      "-dname", "CN=localhost", "-ext", "SAN=" + ",".join(names), "-storetype", "PKCS12",
+                      "-keystore", str(keystore), "-storepass", secret, "-keypass", secret)
+        keystore.chmod(0o600)
+        self._keytool(ctx, "-exportcert", "-rfc", "-alias", "trino", "-keystore", str(keystore), "-storepass", secret,
+                      "-file", str(s.trino_certificate))
+
+    def _auth_config(self, ctx: Context) -> Path:
+        """config.properties plus password authentication over HTTPS (coordinator) or only the
+        shared secret (worker), rendered 0600: it holds the secrets."""
+        import bcrypt
+
+        s = ctx.settings
+        conf = ctx.layout.conf / ("trino" if self.worker == 0 else self.name)
+        conf.mkdir(parents=True, exist_ok=True)
+        lines = [(TRINO_ETC / "config.properties").read_text().rstrip(), "",
+                 "# TRINO_AUTH=password (rendered by smartmeter/native/services.py)",
+                 f"internal-communication.shared-secret={s.trino_internal_secret}"]
+        if self.worker == 0:
+            users = s.trino_passwords
+            missing = sorted(name for name, password in users.items() if not password)
+            if missing:
+                raise LakehouseError(f"TRINO_AUTH=password needs a password for {', '.join(missing)} in .env "
+                                     "(TRINO_PASSWORD, TRINO_DBT_PASSWORD, TRINO_ADMIN_PASSWORD)")
+            # Trino reads bcrypt hashes with the $2y$ prefix (the same algorithm as Python's $2b$).
+            hashes = [f"{name}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode().replace('$2b$', '$2y$', 1)}"
+                      for name, password in users.items()]
+            _write_secret(conf / "password.db", "\n".join(hashes) + "\n")
+            _write_secret(conf / "password-authenticator.properties",
+                          f"password-authenticator.name=file\nfile.password-file={conf / 'password.db'}\n")
+            lines += [
+                "http-server.https.enabled=true",
+                f"http-server.https.port={s.trino_port}",
+                f"http-server.https.keystore.path={conf / 'keystore.p12'}",
+                f"http-server.https.keystore.key={s.trino_internal_secret}",
+                "http-server.authentication.type=PASSWORD",
+                f"password-authenticator.config-files={conf / 'password-authenticator.properties'}",
+            ]
+        return _write_secret(conf / "config.properties", "\n".join(lines) + "\n")
 
     def environment(self, ctx: Context) -> dict[str, str]:
         return ctx.env(
             TRINO_COORDINATOR=str(self.worker == 0).lower(),
             TRINO_INCLUDE_COORDINATOR="true",
-            TRINO_HTTP_PORT=str(self.port(ctx)),
-            TRINO_DISCOVERY_URI=f"http://127.0.0.1:{ctx.settings.trino_port}",
-            TRINO_BIND_IP="127.0.0.1",
+            TRINO_HTTP_PORT=str(self.http_port(ctx)),
+            TRINO_DISCOVERY_URI=f"http://127.0.0.1:{TrinoServer().http_port(ctx)}",
+            # Workers serve only the coordinator: loopback even when the stack is exposed.
+            TRINO_BIND_IP=ctx.settings.bind_address if self.worker == 0 else "127.0.0.1",
             TRINO_INTERNAL_ADDRESS="127.0.0.1",
             TRINO_ETC_DIR=str(TRINO_ETC),
         )
@@ -405,14 +548,16 @@ class Trino(Service):
         # The launcher's own pid file may name a process from before a crash (it would refuse to
         # start with "already running"); supervisord is the one that tracks the process.
         (data_dir / "var" / "run" / "launcher.pid").unlink(missing_ok=True)
+        config = [f"--config={self._auth_config(ctx)}"] if ctx.settings.trino_auth == "password" else []
         return [str(home / "bin" / "launcher"), "run", f"--etc-dir={TRINO_ETC}", f"--data-dir={data_dir}",
-                f"--jvm-dir={ctx.java_home}"]
+                f"--jvm-dir={ctx.java_home}", *config]
 
     def info(self, ctx: Context) -> dict | None:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port(ctx)}/v1/info", timeout=3) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port(ctx)}/v1/info", timeout=3) as response:
                 return json.load(response)
-        except (OSError, ValueError):
+        # HTTPException: the port speaks TLS (a node started with another TRINO_AUTH).
+        except (OSError, ValueError, http.client.HTTPException):
             return None
 
     def healthy(self, ctx: Context) -> bool:
@@ -430,7 +575,7 @@ class Trino(Service):
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                query(ctx.settings, "SELECT count(*) FROM postgresql.public.devices")
+                query(ctx.settings.as_trino(TRINO_ADMIN_USER), "SELECT count(*) FROM postgresql.public.devices")
                 return
             except TrinoQueryError as exc:
                 if exc.error_name != "NO_NODES_AVAILABLE" or time.monotonic() > deadline:
@@ -446,8 +591,8 @@ class Trino(Service):
         if not self.worker or not self.healthy(ctx):
             return
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port(ctx)}/v1/info/state", data=b'"SHUTTING_DOWN"', method="PUT",
-            headers={"Content-Type": "application/json", "X-Trino-User": ctx.settings.trino_user},
+            f"http://127.0.0.1:{self.http_port(ctx)}/v1/info/state", data=b'"SHUTTING_DOWN"', method="PUT",
+            headers={"Content-Type": "application/json", "X-Trino-User": TRINO_ADMIN_USER},
         )
         try:
             urllib.request.urlopen(request, timeout=5).close()
@@ -463,7 +608,7 @@ class Trino(Service):
         from smartmeter.trino_sql import execute
 
         for schema in ("staging", "marts"):
-            execute(ctx.settings, f"CREATE SCHEMA IF NOT EXISTS iceberg.{schema}")
+            execute(ctx.settings.as_trino(TRINO_ADMIN_USER), f"CREATE SCHEMA IF NOT EXISTS iceberg.{schema}")
 
     def endpoint(self, ctx: Context) -> str:
         return f"http://localhost:{self.port(ctx)}" + (" (web UI)" if self.worker == 0 else "")
@@ -516,9 +661,8 @@ class Superset(Service):
         return dashboards.environment(ctx.settings, ctx.layout, ctx.env())
 
     def before_start(self, ctx: Context) -> None:
-        """Its database and role (a stack older than the dashboards has none), then migrations,
-        the admin and the dashboards, as compose's superset-init does."""
-        Postgres().run_script(ctx, dashboards.DATABASE_SCRIPT)
+        """Migrations, the admin and the dashboards, as compose's superset-init does. Its role and
+        database exist by then: setup and every up apply postgres-init/ (05-roles.sql, 07-superset.sql)."""
         dashboards.initialise(ctx.layout, self.environment(ctx), ctx.layout.log_file(self.name))
 
     def command(self, ctx: Context) -> list[str]:
@@ -534,7 +678,7 @@ class Superset(Service):
         return f"http://localhost:{self.port(ctx)} (dashboards; user {ctx.settings.superset_admin_user}, password in .env)"
 
 
-CORE_SERVICES: tuple[Service, ...] = (Postgres(), ObjectStore(), Kafka(), Trino())
+CORE_SERVICES: tuple[Service, ...] = (Postgres(), ObjectStore(), Kafka(), TrinoServer())
 
 
 def service_named(name: str) -> Service:
@@ -543,6 +687,6 @@ def service_named(name: str) -> Service:
         if service.name == name:
             return service
     if name.startswith("trino-worker-") and name.rsplit("-", 1)[1].isdigit():
-        return Trino(int(name.rsplit("-", 1)[1]))
+        return TrinoServer(int(name.rsplit("-", 1)[1]))
     raise LakehouseError(f"no service {name!r}")
 

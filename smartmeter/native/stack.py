@@ -11,7 +11,7 @@ from smartmeter.errors import LakehouseError
 from smartmeter.native import process
 from smartmeter.native.java import find_java_home
 from smartmeter.native.layout import Layout
-from smartmeter.native.services import CORE_SERVICES, Context, PipelineLoop, Service, Superset, Trino, service_named
+from smartmeter.native.services import CORE_SERVICES, Context, PipelineLoop, Service, Superset, TrinoServer, service_named
 from smartmeter.native.supervisor import Supervisor
 
 
@@ -26,8 +26,8 @@ def make_context(settings: Settings, *, with_java: bool = True) -> Context:
     return ctx
 
 
-def configured_workers(supervisor: Supervisor) -> list[Trino]:
-    return [Trino(int(name.rsplit("-", 1)[1])) for name in supervisor.programs() if name.startswith("trino-worker-")]
+def configured_workers(supervisor: Supervisor) -> list[TrinoServer]:
+    return [TrinoServer(int(name.rsplit("-", 1)[1])) for name in supervisor.programs() if name.startswith("trino-worker-")]
 
 
 def _wait_healthy(ctx: Context, supervisor: Supervisor, services: Sequence[Service]) -> None:
@@ -58,7 +58,7 @@ def _start(ctx: Context, supervisor: Supervisor, stages: Sequence[Sequence[Servi
         _wait_healthy(ctx, supervisor, stage)
 
 
-def _stages(workers: Sequence[Trino], pipeline: bool, dashboards: bool) -> list[list[Service]]:
+def _stages(workers: Sequence[TrinoServer], pipeline: bool, dashboards: bool) -> list[list[Service]]:
     postgres, objectstore, kafka, trino = CORE_SERVICES
     stages: list[list[Service]] = [[postgres, objectstore, kafka], [trino, *workers]]
     if pipeline:
@@ -68,7 +68,7 @@ def _stages(workers: Sequence[Trino], pipeline: bool, dashboards: bool) -> list[
     return stages
 
 
-def _programs(workers: Sequence[Trino], dashboards: bool) -> list[Service]:
+def _programs(workers: Sequence[TrinoServer], dashboards: bool) -> list[Service]:
     """What supervisord knows: without dashboards, Superset is left out (and stopped if it runs)."""
     return [*CORE_SERVICES, *workers, PipelineLoop(), *([Superset()] if dashboards else [])]
 
@@ -102,10 +102,10 @@ def setup(settings: Settings) -> None:
     for service in CORE_SERVICES:
         service.initialise(ctx)
         _say(f"  ✓ {service.name} initialised")
-    Trino().wait_schedulable(ctx)
+    TrinoServer().wait_schedulable(ctx)
     _start(ctx, supervisor, _stages([], pipeline=True, dashboards=settings.dashboards)[2:])
     _print_endpoints(ctx, services)
-    _say(f"\nLakehouse ready in {time.monotonic() - started:.0f}s. Try: ./lakehouse sql \"select count(*) from postgresql.public.devices\"")
+    _say(f"\nLakehouse ready in {time.monotonic() - started:.0f}s. Try: ./lakehouse sql \"show tables from iceberg.marts\"")
 
 
 def up(settings: Settings, *, trino_workers: int | None = None, pipeline: bool = True, dashboards: bool = True) -> None:
@@ -123,16 +123,21 @@ def up(settings: Settings, *, trino_workers: int | None = None, pipeline: bool =
                 extra.before_stop(ctx)
                 supervisor.remove(extra.name)
                 _say(f"  stopped {extra.name}")
-        workers = [Trino(i) for i in range(1, trino_workers + 1)]
+        workers = [TrinoServer(i) for i in range(1, trino_workers + 1)]
     dashboards = dashboards and settings.dashboards
     services = _programs(workers, dashboards)
     for service in services:
         service.prepare(ctx)
     supervisor.write_config(ctx, services)
     supervisor.start()
-    _start(ctx, supervisor, _stages(workers, pipeline, dashboards)[:2])
-    Trino().wait_schedulable(ctx)
-    _start(ctx, supervisor, _stages(workers, pipeline, dashboards)[2:])
+    stages = _stages(workers, pipeline, dashboards)
+    _start(ctx, supervisor, stages[:1])
+    # Roles, grants and master-data tables on every up (Superset's role and database too): it
+    # migrates a stack made before the least-privilege roles, and applies passwords changed in .env.
+    CORE_SERVICES[0].initialise(ctx)
+    _start(ctx, supervisor, stages[1:2])
+    TrinoServer().wait_schedulable(ctx)
+    _start(ctx, supervisor, stages[2:])
     _print_endpoints(ctx, [s for s in services if pipeline or not isinstance(s, PipelineLoop)])
     _say(f"\nLakehouse up in {time.monotonic() - started:.1f}s")
 

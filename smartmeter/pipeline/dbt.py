@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from smartmeter.config import REPO_ROOT, Settings, environment
+from smartmeter.config import REPO_ROOT, TRINO_DBT_USER, Settings, environment
 
 DBT_PROJECT = REPO_ROOT / "dbt-project"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -65,6 +65,8 @@ def dbt_paths(settings: Settings) -> tuple[Path, Path]:
 
 
 def dbt_environment(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    # dbt always runs as the user the access rules let write the lakehouse schemas.
+    settings = settings.as_trino(TRINO_DBT_USER)
     env = dict(environment())
     env.update({
         "DBT_PROFILES_DIR": env.get("DBT_PROFILES_DIR") or str(DBT_PROJECT),
@@ -72,6 +74,8 @@ def dbt_environment(settings: Settings, extra: Mapping[str, str] | None = None) 
         "TRINO_HOST": settings.trino_host,
         "TRINO_PORT": str(settings.trino_port),
         "TRINO_USER": settings.trino_user,
+        "TRINO_PASSWORD": settings.trino_password,
+        "TRINO_CERT": str(settings.trino_certificate),
         "DBT_SCHEMA_SUFFIX": settings.dbt_schema_suffix,
         "TELEMETRY_TOPIC": settings.telemetry_topic,
         "FAULT_LOG_TOPIC": settings.fault_log_topic,
@@ -79,6 +83,12 @@ def dbt_environment(settings: Settings, extra: Mapping[str, str] | None = None) 
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_VERSION_CHECK": "false",
     })
+    if settings.trino_auth == "password" and env["DBT_TARGET"] == "native":
+        # The profile's output that logs in with TRINO_PASSWORD over HTTPS (dbt-project/profiles.yml).
+        env["DBT_TARGET"] = "native_password"
+        # These would replace the profile's certificate for every request (requests#3829).
+        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            env.pop(name, None)
     env.update(extra or {})
     return env
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from smartmeter.config import Settings
+from smartmeter.config import TRINO_DBT_USER, Settings
 from smartmeter.pipeline.planner import StoredOffsets, TopicBatch
 from smartmeter.trino_sql import query
 
@@ -69,12 +69,19 @@ def drop_leftover_temporaries(settings: Settings) -> list[str]:
     return dropped
 
 
+def scope_pattern(settings: Settings) -> str:
+    """A regular expression for this scope's schemas as dbt writes them ("staging", or
+    "staging_<suffix>" for a DBT_SCHEMA_SUFFIX scope): writers of other scopes hold another lock."""
+    return '"(' + "|".join(settings.schema(base) for base in ("staging", "intermediate", "marts")) + ')"'
+
+
 def running_writes(settings: Settings) -> list[tuple[str, str]]:
-    """Writes by dbt on this Trino that have not finished: (query id, first line of the query)."""
+    """Writes by dbt of this scope on this Trino that have not finished: (query id, first line of the query)."""
     rows = query(settings, "select query_id, query from system.runtime.queries "
                            "where state not in ('FINISHED', 'FAILED') and source like 'dbt-trino%' "
-                           f"and \"user\" = '{settings.trino_user}' "
-                           "and regexp_like(lower(query), '(insert into|merge into|create table|alter table|drop table)')")[1]
+                           f"and \"user\" = '{TRINO_DBT_USER}' "
+                           "and regexp_like(lower(query), '(insert into|merge into|create table|alter table|drop table)') "
+                           f"and regexp_like(query, '{scope_pattern(settings)}')")[1]
     return [(query_id, text.strip().splitlines()[0][:120] if text else "") for query_id, text in rows]
 
 

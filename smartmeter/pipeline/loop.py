@@ -86,14 +86,13 @@ class Loop:
     def _scheduled_work(self) -> None:
         """Maintenance and the full tests, each when due; the loop is caught up when this runs."""
         if self._due(MAINTENANCE_DUE, self.settings.maintenance_interval_s):
-            from smartmeter.pipeline.maintenance import maintain, parse_args
+            from smartmeter.pipeline.maintenance import maintain, parse_args, totals
 
             self.log(f"Iceberg maintenance (every {self.settings.maintenance_interval_s}s, "
                      f"keeping {self.settings.snapshot_retention} of snapshots)")
             reports = maintain(self.settings, parse_args([], self.settings), progress=lambda _: None)
             failed = [r for r in reports if r.error]
-            before, after = sum(r.files_before for r in reports), sum(r.files_after or 0 for r in reports)
-            self.log(f"maintenance of {len(reports)} table(s): data files {before} -> {after}"
+            self.log(f"maintenance of {totals(reports)}"
                      + (f"; FAILED on {', '.join(r.table for r in failed)}: {failed[0].error}" if failed else ""))
             self._done(MAINTENANCE_DUE)
         if not self.stopping and self._due(FULL_TESTS_DUE, self.settings.full_tests_interval_s):

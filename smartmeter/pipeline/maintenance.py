@@ -24,10 +24,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from smartmeter.config import Settings
+from trino.exceptions import TrinoQueryError
+
+from smartmeter.config import TRINO_ADMIN_USER, Settings
 from smartmeter.errors import LakehouseError
 from smartmeter.pipeline.lock import WriterLock
-from smartmeter.trino_sql import connect
+from smartmeter.trino_sql import TrinoSession, format_table
 
 DEFAULT_SCHEMAS = ("staging", "intermediate", "marts")
 DURATION = re.compile(r"^\d+(\.\d+)?(ms|s|m|h|d)$")
@@ -74,22 +76,7 @@ def parse_args(argv: Sequence[str], settings: Settings | None = None) -> argpars
     return args
 
 
-class Trino:
-    """One Trino connection for the whole run."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._conn = connect(settings)
-
-    def rows(self, sql: str) -> list[tuple]:
-        cur = self._conn.cursor()
-        cur.execute(sql)
-        return [tuple(r) for r in cur.fetchall()]
-
-    def scalar(self, sql: str) -> int:
-        return int(self.rows(sql)[0][0])
-
-
-def list_tables(trino: Trino, catalog: str, schemas: Sequence[str], only: Sequence[str] | None) -> list[str]:
+def list_tables(trino: TrinoSession, catalog: str, schemas: Sequence[str], only: Sequence[str] | None) -> list[str]:
     quoted = ", ".join(f"'{s}'" for s in schemas)
     rows = trino.rows(
         f"select table_schema, table_name from {catalog}.information_schema.tables "
@@ -106,7 +93,7 @@ def metadata_table(table: str, suffix: str) -> str:
     return f'{head}."{name.strip(chr(34))}${suffix}"'
 
 
-def maintain_table(trino: Trino, table: str, args: argparse.Namespace) -> TableReport:
+def maintain_table(trino: TrinoSession, table: str, args: argparse.Namespace) -> TableReport:
     started = time.monotonic()
     report = TableReport(
         table,
@@ -119,8 +106,8 @@ def maintain_table(trino: Trino, table: str, args: argparse.Namespace) -> TableR
         trino.rows(f"alter table {table} execute expire_snapshots(retention_threshold => '{args.retention}')")
         if not args.skip_orphans:
             trino.rows(f"alter table {table} execute remove_orphan_files(retention_threshold => '{args.retention}')")
-    except Exception as exc:  # noqa: BLE001 - report and go on with the next table
-        report.error = str(getattr(exc, "message", None) or exc).splitlines()[0]
+    except TrinoQueryError as exc:  # report it and go on with the next table
+        report.error = str(exc.message or exc).splitlines()[0]
     report.files_after = trino.scalar(f"select count(*) from {metadata_table(table, 'files')} where content = 0")
     report.snapshots_after = trino.scalar(f"select count(*) from {metadata_table(table, 'snapshots')}")
     report.seconds = time.monotonic() - started
@@ -130,37 +117,36 @@ def maintain_table(trino: Trino, table: str, args: argparse.Namespace) -> TableR
 def format_reports(reports: Sequence[TableReport]) -> str:
     header = ("table", "files before", "files after", "snapshots before", "snapshots after", "seconds", "result")
     rows = [
-        (r.table, str(r.files_before), str(r.files_after), str(r.snapshots_before), str(r.snapshots_after),
+        (r.table, r.files_before, r.files_after, r.snapshots_before, r.snapshots_after,
          f"{r.seconds:.1f}", "ok" if r.error is None else f"error: {r.error}")
         for r in reports
     ]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
-    lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    lines.append("-+-".join("-" * w for w in widths))
-    lines += [" | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in rows]
-    total_before = sum(r.files_before for r in reports)
-    total_after = sum(r.files_after or 0 for r in reports)
-    lines.append(f"{len(reports)} table(s): data files {total_before} -> {total_after}")
-    return "\n".join(lines)
+    return format_table(header, rows, footer=totals(reports))
+
+
+def totals(reports: Sequence[TableReport]) -> str:
+    before, after = sum(r.files_before for r in reports), sum(r.files_after or 0 for r in reports)
+    return f"{len(reports)} table(s): data files {before} -> {after}"
 
 
 def maintain(settings: Settings, args: argparse.Namespace, progress=print) -> list[TableReport]:
     """Every table of the lakehouse, one by one, with the write lock held."""
+    # Table procedures are the admin's (trino-config/etc/rules.json), whoever schedules them.
+    settings = settings.as_trino(TRINO_ADMIN_USER)
     lock = WriterLock(settings, "maintenance")
     lock.acquire(progress=progress)
     try:
-        try:
-            trino = Trino(settings)
+        with TrinoSession(settings) as trino:
             schemas = args.schemas or [settings.schema(base) for base in DEFAULT_SCHEMAS]
-            tables = list_tables(trino, args.catalog, schemas, args.tables)
-        except Exception as exc:
-            raise LakehouseError(f"cannot list tables through Trino at {settings.trino_url}: {exc}. "
-                                 "Is the stack running? Check with ./lakehouse status.") from exc
-        reports = []
-        for table in tables:
-            progress(f"maintaining {table} ...")
-            reports.append(maintain_table(trino, table, args))
-        return reports
+            try:
+                tables = list_tables(trino, args.catalog, schemas, args.tables)
+            except TrinoQueryError as exc:
+                raise LakehouseError(f"cannot list the tables of catalog {args.catalog}: {exc.message}") from exc
+            reports = []
+            for table in tables:
+                progress(f"maintaining {table} ...")
+                reports.append(maintain_table(trino, table, args))
+            return reports
     finally:
         lock.release()
 

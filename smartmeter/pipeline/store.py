@@ -48,7 +48,7 @@ def connect(settings: Settings):
     import psycopg2
 
     try:
-        conn = psycopg2.connect(**settings.postgres_connect_kwargs(), application_name="lakehouse-pipeline")
+        conn = psycopg2.connect(**settings.postgres_connect_kwargs(role="pipeline"), application_name="lakehouse-pipeline")
     except psycopg2.OperationalError as exc:
         raise LakehouseError(
             f"cannot reach PostgreSQL at {settings.postgres_host}:{settings.postgres_port}: {str(exc).strip()}. "
@@ -180,7 +180,8 @@ class PipelineStore:
         parts = []
         for table, key in (("tariffs", "tariff_id"), ("tariff_periods", "tariff_id, day_type, start_hour"),
                            ("customers", "customer_id"), ("devices", "device_id"),
-                           ("fault_labels", "device_id, fault_type, started_at")):
+                           ("fault_labels", "device_id, fault_type, started_at"),
+                           ("timezone_countries", "timezone"), ("public_holidays", "country_code, holiday_date")):
             parts.append(f"select '{table}', md5(coalesce(string_agg(md5(t::text), '' order by {key}), '')) from public.{table} t")
         rows = self._rows(" union all ".join(parts))
         return ",".join(f"{table}:{digest}" for table, digest in sorted(rows))

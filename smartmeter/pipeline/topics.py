@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
 from smartmeter.config import Settings
 from smartmeter.errors import LakehouseError
 
@@ -50,6 +52,34 @@ def _admin(settings: Settings):
 
     return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers, "socket.timeout.ms": 5000,
                         "log_level": 0})
+
+
+def recreate_topics(settings: Settings, names: Sequence[str], partitions: int = 3, timeout_s: float = 60) -> None:
+    """Delete the topics that exist and create all of them empty (for tests and benchmarks, which
+    start from nothing). Kafka deletes in the background: creating retries until the names are free."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    admin = _admin(settings)
+    doomed = [name for name in names if name in admin.list_topics(timeout=15).topics]
+    for future in admin.delete_topics(doomed, operation_timeout=30).values() if doomed else []:
+        future.result()
+    created: set[str] = set()
+
+    def create_the_rest() -> None:
+        wanted = [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names if name not in created]
+        errors = []
+        for name, future in admin.create_topics(wanted).items():
+            try:
+                future.result()
+                created.add(name)
+            except KafkaException as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    Retrying(stop=stop_after_delay(timeout_s), wait=wait_fixed(1), retry=retry_if_exception_type(KafkaException),
+             reraise=True)(create_the_rest)
 
 
 def describe_topics(settings: Settings, names: Sequence[str], timeout_s: float = 15) -> dict[str, TopicState]:

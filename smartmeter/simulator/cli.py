@@ -20,14 +20,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smartmeter import calendar
-from smartmeter.config import env, load_settings
+from smartmeter.config import FAULT_LOG_TOPIC, TELEMETRY_TOPIC, env, load_settings
+from smartmeter.errors import LakehouseError
 from smartmeter.simulator import masterdata
 from smartmeter.simulator.chaos import ChaosRates, TelemetryChaos
 from smartmeter.simulator.faultlogs import device_id_in
 from smartmeter.simulator.faults import observed_labels, plan_faults, write_labels_csv
 from smartmeter.simulator.fleet import BackfillWindow, Fleet, fleet_zones
 from smartmeter.simulator.producer import CLIENTS, MessageRecorder, ProducerOptions, create_producer
-from smartmeter.simulator.retry import ServiceUnavailable
 from smartmeter.simulator.runner import RULE, RunTotals, Simulation
 
 BANNER = "=" * 80
@@ -128,8 +128,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, _Options]:
     kafka = parser.add_argument_group("Kafka")
     options.add(kafka, "--bootstrap-servers", "KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers,
                 help="Kafka bootstrap servers")
-    options.add(kafka, "--topic", "SIM_TOPIC", "telemetry_raw", help="telemetry topic")
-    options.add(kafka, "--fault-log-topic", "SIM_FAULT_LOG_TOPIC", "meter_fault_logs", help="fault-log topic")
+    options.add(kafka, "--topic", "SIM_TOPIC", TELEMETRY_TOPIC, help="telemetry topic")
+    options.add(kafka, "--fault-log-topic", "SIM_FAULT_LOG_TOPIC", FAULT_LOG_TOPIC, help="fault-log topic")
     options.add(kafka, "--kafka-client", "SIM_KAFKA_CLIENT", "confluent", choices=CLIENTS,
                 help="Kafka client library")
     options.add(kafka, "--connect-retries", "SIM_CONNECT_RETRIES", 5, type=_positive_int,
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.backfill_days is None and args.count is None:
                 return 0
         return simulate(args, rates)
-    except ServiceUnavailable as exc:
+    except LakehouseError as exc:
         print(f"\n✗ Error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -254,13 +254,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-class SimulationError(Exception):
+class SimulationError(LakehouseError):
     """A reason the simulation cannot start, printed as `✗ Error: ...`."""
 
 
 def _connect_postgres(args):
     settings = load_settings()
-    return masterdata.connect(settings.postgres_connect_kwargs(), _postgres_address(settings),
+    return masterdata.connect(settings.postgres_connect_kwargs(role="simulator"), _postgres_address(settings),
                               args.connect_retries, args.connect_backoff)
 
 
@@ -272,17 +272,31 @@ def provision(args) -> None:
     if devices is None:
         devices = customers * 2
     if customers > devices:
-        raise SystemExit("error: --provision-customers must not exceed --provision-devices "
-                         "(every customer has at least one meter)")
+        raise LakehouseError("--provision-customers must not exceed --provision-devices "
+                             "(every customer has at least one meter)")
     print(f"Provisioning {customers:,} customers and {devices:,} devices in PostgreSQL...")
     connection = _connect_postgres(args)
     try:
         started = time.monotonic()
         new_customers, new_devices = masterdata.provision(connection, customers, devices, args.provision_second_zone)
+        print(f"✓ Provisioned in {time.monotonic() - started:.1f}s: {new_customers:,} new customers, "
+              f"{new_devices:,} new devices (existing rows kept)")
+        _seed_calendar(connection, load_settings().timezone, [args.provision_second_zone],
+                       masterdata.default_holiday_years(date.today()))
     finally:
         connection.close()
-    print(f"✓ Provisioned in {time.monotonic() - started:.1f}s: {new_customers:,} new customers, "
-          f"{new_devices:,} new devices (existing rows kept)")
+
+
+def _seed_calendar(connection, utility_zone: str, zones, years: tuple[int, int]) -> None:
+    """Public holidays of every zone in use, so the marts price and type local days with them."""
+    try:
+        in_use = masterdata.zones_in_use(connection, utility_zone, *zones)
+        written = masterdata.seed_calendar(connection, in_use, *years)
+    except ValueError as exc:
+        raise SimulationError(f"public holidays: {exc}") from exc
+    countries = sorted({country for zone in in_use if (country := calendar.country_of(zone))})
+    print(f"✓ Public holidays {years[0]}-{years[1]} in PostgreSQL: {written:,} "
+          f"({', '.join(countries) or 'no country'})")
 
 
 def ship_log(args) -> int:
@@ -459,6 +473,15 @@ def _plan_live(args, devices: list, seed: int) -> Plan:
     return Plan(start_at, window_end_at, episodes)
 
 
+def _plan_years(plan: Plan, utility_zone: str) -> tuple[int, int]:
+    zone = ZoneInfo(utility_zone)
+    if plan.window is None:  # live: it may run for weeks
+        return masterdata.default_holiday_years(datetime.now(zone).date())
+    first_day = datetime.fromtimestamp(plan.start_at, zone).date()
+    last_day = datetime.fromtimestamp(plan.window_end_at, zone).date()
+    return masterdata.holiday_years(first_day, last_day)
+
+
 def _run(simulation: Simulation, args, plan: Plan, backfill: bool) -> bool:
     """Send the readings; True when interrupted (what was queued is still sent)."""
     progress = ProgressBar()
@@ -496,8 +519,17 @@ def simulate(args, rates: ChaosRates) -> int:
     except SimulationError as exc:
         print(f"✗ Error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    producer = _connect_producer(args, backfill, devices)
     plan = _plan_backfill(args, devices, zones, utility_zone, seed) if backfill else _plan_live(args, devices, seed)
+    try:
+        connection = _connect_postgres(args)
+        try:
+            _seed_calendar(connection, utility_zone, zones, _plan_years(plan, utility_zone))
+        finally:
+            connection.close()
+    except SimulationError as exc:
+        print(f"✗ Error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    producer = _connect_producer(args, backfill, devices)
     fleet = Fleet(devices, seed=seed, interval_minutes=args.interval_minutes, start_at=plan.start_at,
                   timezone=utility_zone, episodes=plan.episodes, window=plan.window)
     chaos = TelemetryChaos(rates, seed=seed, known_device_ids={d.device_id for d in devices},

@@ -140,8 +140,3 @@ def device_id_in(line: str) -> str | None:
     match = _DEVICE_ID.search(line)
     return match.group(0) if match else None
 
-
-def fault_codes_csv() -> str:
-    rows = ["event_code,event_type,default_severity"]
-    rows += [f"{code},{event_type},{severity}" for code, (event_type, severity) in FAULT_CODES.items()]
-    return "\n".join(rows) + "\n"

@@ -9,6 +9,10 @@ already exist are left alone (ON CONFLICT DO NOTHING).
 Customers have no zone of their own (`timezone` null: the utility's LAKEHOUSE_TIMEZONE) unless
 provisioning is given a second zone: then a stable SECOND_ZONE_SHARE of the new customers, chosen
 by id, live there.
+
+Public holidays are master data too (`seed_calendar`): the `holidays` package's holidays of every
+zone in use, written to `public_holidays` with the zone -> country map `timezone_countries`, so
+the marts can join them.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, timedelta
 
+from smartmeter import calendar
+from smartmeter.errors import LakehouseError
+from smartmeter.retry import with_retries
 from smartmeter.simulator.model import Customer, Device
-from smartmeter.simulator.retry import with_retries
 
 FIRST_CUSTOMER_NUMBER = 8000
 FIRST_DEVICE_NUMBER = 10000
@@ -132,9 +138,21 @@ def _timezone_column_required():
     except psycopg2.errors.UndefinedColumn as error:
         if "timezone" not in str(error):
             raise
-        raise SystemExit("error: column customers.timezone is missing (a database from before local time): "
-                         "apply postgres-init/01-master-data.sql again with psql, which adds it, "
-                         "or start afresh with ./initial-setup.sh") from error
+        raise LakehouseError("column customers.timezone is missing (a database from before local time): "
+                             "apply postgres-init/01-master-data.sql again with psql, which adds it, "
+                             "or start afresh with ./initial-setup.sh") from error
+
+
+@contextmanager
+def _calendar_tables_required():
+    import psycopg2.errors
+
+    try:
+        yield
+    except psycopg2.errors.UndefinedTable as error:
+        raise LakehouseError("table public_holidays or timezone_countries is missing (a database from "
+                             "before public holidays): apply postgres-init/01-master-data.sql again with psql, "
+                             "which adds them, or start afresh with ./initial-setup.sh") from error
 
 
 def provision(connection, customers: int, devices: int, second_zone: str | None = None) -> tuple[int, int]:
@@ -170,6 +188,74 @@ def provision(connection, customers: int, devices: int, second_zone: str | None 
         )
         new_devices = cursor.rowcount
     return new_customers, new_devices
+
+
+def zones_in_use(connection, utility_zone: str, *extra: str | None) -> list[str]:
+    """The utility's zone, every customer's zone and `extra` zones, utility zone first."""
+    with connection, connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT timezone FROM customers WHERE timezone IS NOT NULL")
+        zones = {row[0] for row in cursor.fetchall()} | {zone for zone in extra if zone}
+    return [utility_zone, *sorted(zones - {utility_zone})]
+
+
+def holiday_years(first_day: date, last_day: date) -> tuple[int, int]:
+    """Years to seed for local days first_day..last_day; a day either side covers zones whose
+    local date differs from the utility's at a year's edge."""
+    return (first_day - timedelta(days=1)).year, (last_day + timedelta(days=1)).year
+
+
+def default_holiday_years(today: date) -> tuple[int, int]:
+    """Setup and provisioning: two years back (backfills), one ahead (the live simulator)."""
+    return today.year - 2, today.year + 1
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def calendar_sql(zones: Sequence[str], first_year: int, last_year: int) -> tuple[str, int]:
+    """SQL that writes the zone -> country map and the public holidays of `zones`' countries for
+    the years (idempotent; names are refreshed from the package), and the number of holidays.
+
+    Plain SQL with literals, so compose setup can pipe it to psql in the container. Raises
+    ValueError for a zone that calendar.ZONE_COUNTRIES does not know.
+    """
+    countries = sorted({country for zone in zones if (country := calendar.country_of(zone))})
+    rows = [row for country in countries for row in calendar.holiday_rows(country, first_year, last_year)]
+    zone_values = ",\n".join(
+        f"({_literal(zone)}, {_literal(country) if country else 'NULL'})"
+        for zone, country in sorted(calendar.ZONE_COUNTRIES.items())
+    )
+    statements = [
+        f"INSERT INTO timezone_countries (timezone, country_code) VALUES\n{zone_values}\n"
+        "ON CONFLICT (timezone) DO UPDATE SET country_code = EXCLUDED.country_code;"
+    ]
+    if rows:
+        holiday_values = ",\n".join(
+            f"({_literal(country)}, DATE {_literal(day.isoformat())}, {_literal(name)})" for country, day, name in rows
+        )
+        statements.append(
+            f"INSERT INTO public_holidays (country_code, holiday_date, holiday_name) VALUES\n{holiday_values}\n"
+            "ON CONFLICT (country_code, holiday_date) DO UPDATE SET holiday_name = EXCLUDED.holiday_name;"
+        )
+    return "\n".join(statements) + "\n", len(rows)
+
+
+def seed_calendar(connection, zones: Sequence[str], first_year: int, last_year: int) -> int:
+    """Run calendar_sql in one transaction; returns the number of holiday rows written."""
+    sql, written = calendar_sql(zones, first_year, last_year)
+    with _calendar_tables_required(), connection, connection.cursor() as cursor:
+        cursor.execute(sql)
+    return written
+
+
+def seed_setup_calendar(connection, utility_zone: str, today: date) -> str:
+    """Setup's seeding: every zone in use, default years; a one-line summary."""
+    first_year, last_year = default_holiday_years(today)
+    zones = zones_in_use(connection, utility_zone)
+    written = seed_calendar(connection, zones, first_year, last_year)
+    countries = sorted({country for zone in zones if (country := calendar.country_of(zone))})
+    return f"{written} public holidays {first_year}-{last_year} ({', '.join(countries) or 'no country'})"
 
 
 def load_active_devices(

@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 SEGMENTS = ("residential", "commercial", "small_industrial")
-STATUSES = ("OK", "WARNING", "ERROR")
 
 # EN 50160: supply voltage within ±10 % of 230 V is normal; beyond ±15 % is a serious fault.
-NOMINAL_VOLTAGE_DV = 2300
 VOLTAGE_OK_MIN_DV, VOLTAGE_OK_MAX_DV = 2070, 2530
 VOLTAGE_WARN_MIN_DV, VOLTAGE_WARN_MAX_DV = 1955, 2645
 BATTERY_WARNING_PCT = 20

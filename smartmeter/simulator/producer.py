@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from smartmeter.simulator.retry import with_retries
+from smartmeter.retry import with_retries
 
 CLIENTS = ("confluent", "kafka-python")
 _ERROR_SAMPLE_SIZE = 5

@@ -104,7 +104,6 @@ class ZoneProfiles:
     """
 
     def __init__(self, zone: str) -> None:
-        self.zone_name = zone
         self.zone = ZoneInfo(zone)
         self.country = calendar.country_of(zone)
         self._today: LocalDay | None = None

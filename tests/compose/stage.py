@@ -24,13 +24,13 @@ import sys
 import time
 
 from smartmeter import compose
-from smartmeter.config import REPO_ROOT, load_settings
+from smartmeter.config import DEFAULT_PORTS, REPO_ROOT, load_settings
 from smartmeter.native.layout import Layout
 from tests.compose.engine import Engine, EngineError
 from tests.compose.images import build_all
 
-PORTS = {"KAFKA_PORT": 19092, "TRINO_PORT": 8081, "POSTGRES_PORT": 5432, "S3_PORT": 9000, "KAFKA_UI_PORT": 8080,
-         "SUPERSET_PORT": 8088}
+# The host ports compose publishes (the controller's is native mode's only).
+PORTS = {name: port for name, port in DEFAULT_PORTS.items() if name != "KAFKA_CONTROLLER_PORT"}
 
 
 def _free(port: int) -> bool:

@@ -18,8 +18,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,9 +25,10 @@ import pytest
 
 from smartmeter import compose
 from smartmeter.config import REPO_ROOT
-from smartmeter.trino_sql import connect, query
+from smartmeter.trino_sql import query
 from tests.helpers.dashboards import Api
-from tests.helpers.pipeline import IsolatedPipeline, State, assert_matches_oracle, consume_all, snapshot
+from tests.helpers.pipeline import IsolatedPipeline, State, assert_matches_oracle, consume_all, consume_recorded, snapshot
+from tests.helpers.trino import splits_per_node_of_a_scan
 
 TELEMETRY = "telemetry_raw"
 FAULT_LOGS = "meter_fault_logs"
@@ -80,12 +79,7 @@ def stack(settings, tmp_path_factory) -> State:
     s.device_customers = dict(s.pipeline.query("select device_id, customer_id from postgresql.public.devices"))
     record = tmp_path_factory.mktemp("sim") / "record.jsonl"
     simulator(settings, "--backfill-days", "2", "--seed", "20251209", "--chaos", "--fault-rate", "0.5", "--record", str(record))
-    s.telemetry = consume_all(settings, TELEMETRY)
-    s.fault_logs = consume_all(settings, FAULT_LOGS)
-    recorded = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
-    for topic, consumed in ((TELEMETRY, s.telemetry), (FAULT_LOGS, s.fault_logs)):
-        sent = Counter(r["value"] for r in recorded if r["topic"] == topic)
-        assert Counter(m.value for m in consumed) == sent, f"Kafka holds exactly what the simulator recorded for {topic}"
+    s.telemetry, s.fault_logs = consume_recorded(settings, record, [TELEMETRY, FAULT_LOGS])
     s.held_back = []
     s.pipeline.wait_for_topic_count(TELEMETRY, len(s.telemetry))
     return s
@@ -141,7 +135,7 @@ def _loop_cycles(settings) -> list[tuple[str, datetime, int | None]]:
     """(status, started_at, messages_behind) of the loop's cycles, from the runner's record in PostgreSQL."""
     import psycopg2
 
-    with psycopg2.connect(**settings.postgres_connect_kwargs()) as conn, conn.cursor() as cur:
+    with psycopg2.connect(**settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
         cur.execute("select status, started_at, messages_behind from pipeline.runs where trigger = 'loop' and scope = '' order by run_id")
         return cur.fetchall()
 
@@ -211,26 +205,9 @@ def test_cluster_profile_workers_take_part_in_queries(settings):
         time.sleep(2)
     worker_ids = {str(node) for node, coordinator in nodes if not coordinator}
 
-    table = f"iceberg.staging.compose_workers_{uuid.uuid4().hex[:8]}"
-    files = 12
-    query(settings, f"create table {table} with (partitioning = array['bucket(id, {files})']) as "
-                    "select id, cast(id as double) * 0.5 as energy_kwh from (select (a - 1) * 300 + b as id "
-                    "from unnest(sequence(1, 200)) as t1(a) cross join unnest(sequence(1, 300)) as t2(b))")
-    try:
-        conn = connect(settings)
-        try:
-            cur = conn.cursor()
-            cur.execute(f"select count(*), sum(energy_kwh) from {table}")
-            assert cur.fetchall() == [[60000, 900015000.0]]
-            query_id = cur.query_id
-        finally:
-            conn.close()
-        per_node = dict(query(settings, "select node_id, sum(completed_splits) from system.runtime.tasks "
-                                        f"where query_id = '{query_id}' group by node_id")[1])
-        print(f"splits per node: {per_node}")
-        assert {node for node, splits in per_node.items() if node in worker_ids and splits > 0} == worker_ids
-    finally:
-        query(settings, f"drop table if exists {table}")
+    per_node = splits_per_node_of_a_scan(settings, files=12)
+    print(f"splits per node: {per_node}")
+    assert {node for node, splits in per_node.items() if node in worker_ids and splits > 0} == worker_ids
 
 
 def test_the_stage_runs_on_its_own_engine():

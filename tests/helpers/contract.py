@@ -1,4 +1,4 @@
-"""The contract marts' columns (DESIGN.md §5): tables may add columns after these, never rename them."""
+"""The contract marts' columns: tables may add columns after these, never rename them."""
 
 CONTRACT = {
     "device_daily_metrics": [

@@ -6,9 +6,12 @@
 - `generate_backfill`: a seeded, self-contained stream of readings and fault-log lines with
   chaos (duplicates, late readings, clock skew, malformed JSON, missing fields, wrong types,
   out-of-range values, unknown devices, far-future timestamps, garbage log lines).
+- `generate_local_days`: clean readings for whole local days, each meter in its customer's zone.
 - `expected_from_messages`: the correctness oracle, computed in Python straight from the
   messages as produced (partition, offset, bytes), independently of Trino and dbt. It applies
   the documented rules of dbt-project/models/staging/kafka/stg_telemetry_messages.yml.
+  `expected_customer_hours` and `expected_billing` carry it on to local hours and to
+  time-of-use bills (zoneinfo, the `holidays` package and the master data in PostgreSQL).
 """
 
 from __future__ import annotations
@@ -23,16 +26,18 @@ import subprocess
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from smartmeter.config import REPO_ROOT, Settings
+from smartmeter import calendar
+from smartmeter.config import REPO_ROOT, TEST_TOPICS, Settings
+from smartmeter.pipeline.topics import recreate_topics
 
-TELEMETRY_TEST_TOPIC = "telemetry_raw_test"
-FAULT_LOG_TEST_TOPIC = "meter_fault_logs_test"
-PARTITIONS = 3
+TELEMETRY_TEST_TOPIC, FAULT_LOG_TEST_TOPIC = TEST_TOPICS
 MAX_ENERGY_KWH = 1000.0
 MAX_VOLTAGE_V = 1000.0
 FUTURE_TOLERANCE = timedelta(hours=24)
@@ -51,34 +56,6 @@ class Produced:
     partition: int
     offset: int
     value: str | None
-
-
-def recreate_topics(settings: Settings, topics: Sequence[str], partitions: int = PARTITIONS) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    existing = set(admin.list_topics(timeout=15).topics)
-    doomed = [t for t in topics if t in existing]
-    if doomed:
-        for future in admin.delete_topics(doomed, operation_timeout=30).values():
-            future.result()
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            for future in admin.create_topics(
-                [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics]
-            ).values():
-                future.result()
-            return
-        except Exception as exc:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"could not recreate topics {topics}: {exc}") from exc
-            time.sleep(1)
-            existing = set(admin.list_topics(timeout=15).topics)
-            topics_left = [t for t in topics if t not in existing]
-            if not topics_left:
-                return
-            topics = topics_left
 
 
 def produce(settings: Settings, topic: str, messages: Iterable[tuple[str | None, str | None]]) -> list[Produced]:
@@ -146,6 +123,18 @@ def consume_all(settings: Settings, topic: str, timeout_s: float = 60) -> list[P
         return out
     finally:
         consumer.close()
+
+
+def consume_recorded(settings: Settings, record: Path, topics: Sequence[str]) -> list[list[Produced]]:
+    """Each topic read back from Kafka, checked to hold exactly what the simulator's --record file lists."""
+    recorded = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
+    consumed_by_topic = []
+    for topic in topics:
+        consumed = consume_all(settings, topic)
+        sent = Counter(r["value"] for r in recorded if r["topic"] == topic)
+        assert Counter(m.value for m in consumed) == sent, f"Kafka holds exactly what the simulator recorded for {topic}"
+        consumed_by_topic.append(consumed)
+    return consumed_by_topic
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,6 +314,27 @@ def generate_backfill(devices: Sequence[tuple[str, str]], first_day: date, days:
     return out
 
 
+def generate_local_days(devices: Sequence[tuple[str, str, str]], days: Sequence[date], seed: int,
+                        interval_minutes: int = 15) -> list[tuple[str, str]]:
+    """Readings without chaos for each (device_id, customer_id, zone) covering the given local
+    days of its zone: from 00:00 + interval to 24:00 local time, so 92 or 100 readings per meter
+    on the days the clocks change."""
+    rng = random.Random(seed)
+    out: list[tuple[str, str]] = []
+    for device_id, customer_id, zone in devices:
+        register = rng.uniform(1000, 5000)
+        tz = ZoneInfo(zone)
+        for day in days:
+            start = datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+            end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz).astimezone(UTC)
+            at = start + timedelta(minutes=interval_minutes)
+            while at <= end:
+                doc, register = _reading(device_id, customer_id, at, rng, register, interval_minutes)
+                out.append((device_id, json.dumps(doc)))
+                at += timedelta(minutes=interval_minutes)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Oracle
 
@@ -415,6 +425,8 @@ class Expected:
     readings: dict  # (device_id, reading_at) -> (partition, offset, reading)
     device_days: dict  # (device_id, date) -> (reading_count, energy_kwh, warning_count)
     customer_days: dict  # (customer_id, date) -> (reading_count, energy_kwh, active_devices)
+    customer_hours: dict = field(default_factory=dict)  # see expected_customer_hours
+    bills: dict = field(default_factory=dict)  # see expected_billing
 
 
 def local_day(reading_at: datetime, zone: str) -> date:
@@ -454,6 +466,80 @@ def expected_from_messages(messages: Sequence[Produced], device_customers: dict[
         row[2] += 1
     return Expected(len(messages), rejected, winners,
                     {k: tuple(v) for k, v in device_days.items()}, {k: tuple(v) for k, v in customer_days.items()})
+
+
+@dataclass(frozen=True)
+class MasterData:
+    """What billing reads from PostgreSQL, read there directly (not through Trino or dbt)."""
+
+    customer_zones: dict  # customer_id -> its zone, else the utility's
+    customer_tariffs: dict  # customer_id -> tariff_id
+    periods: dict  # (tariff_id, day_type) -> [(start_hour, end_hour, tou_period, price_per_kwh)]
+
+
+def load_master_data(settings: Settings) -> MasterData:
+    import psycopg2
+
+    with psycopg2.connect(**settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
+        cur.execute("select customer_id, coalesce(timezone, %s), tariff_id from customers", (settings.timezone,))
+        customers = cur.fetchall()
+        cur.execute("select tariff_id, day_type, start_hour, end_hour, period_name, price_per_kwh from tariff_periods")
+        periods: dict = defaultdict(list)
+        for tariff_id, day_type, start, end, period, price in cur.fetchall():
+            periods[(tariff_id, day_type)].append((start, end, period, float(price)))
+    return MasterData({c: z for c, z, _ in customers}, {c: t for c, _, t in customers}, dict(periods))
+
+
+def local_hour_start(reading_at: datetime, zone: str) -> datetime:
+    """The local hour a reading counts in (the one holding reading_at - 1 second), zone-aware."""
+    return (reading_at - timedelta(seconds=1)).astimezone(ZoneInfo(zone)).replace(minute=0, second=0, microsecond=0)
+
+
+def expected_customer_hours(expected: Expected, device_customers: dict[str, str], master: MasterData) -> dict:
+    """(customer_id, hour start in UTC) -> (local date, local hour, reading_count, energy_kwh,
+    device_count): customer_usage_hourly computed with zoneinfo."""
+    hours: dict = {}
+    for (device_id, reading_at), (_, _, reading) in expected.readings.items():
+        customer_id = device_customers[device_id]
+        local = local_hour_start(reading_at, master.customer_zones[customer_id])
+        row = hours.setdefault((customer_id, local.astimezone(UTC)), [local.date(), local.hour, 0, 0.0, set()])
+        row[2] += 1
+        row[3] += reading["energy_kwh"]
+        row[4].add(device_id)
+    return {key: (day, hour, count, energy, len(devices)) for key, (day, hour, count, energy, devices) in hours.items()}
+
+
+# Which of a tariff's day types prices a calendar day: the first one the tariff has.
+DAY_TYPE_FALLBACKS = {
+    calendar.HOLIDAY: ("HOLIDAY", "SUNDAY", "WEEKEND"),
+    calendar.SATURDAY: ("SATURDAY", "WEEKEND"),
+    calendar.SUNDAY: ("SUNDAY", "WEEKEND"),
+    calendar.WEEKDAY: ("WEEKDAY",),
+}
+
+
+def tariff_day_type(day: date, zone: str, tariff_id: str, master: MasterData) -> tuple[str, bool]:
+    """(the tariff day type that prices `day`, whether it is a public holiday in `zone`)."""
+    kind = calendar.day_type(day, calendar.country_of(zone))
+    choices = DAY_TYPE_FALLBACKS[kind]
+    chosen = next((d for d in choices if (tariff_id, d) in master.periods), choices[-1])
+    return chosen, kind == calendar.HOLIDAY
+
+
+def expected_billing(customer_hours: dict, master: MasterData) -> dict:
+    """(customer_id, local date, tou_period) -> (day_type, is_holiday, energy_kwh, energy_cost,
+    billed_hour_count): customer_billing_daily from the hours, the tariffs and the holidays."""
+    bills: dict = {}
+    for (customer_id, _), (day, hour, _, energy, _) in customer_hours.items():
+        tariff_id = master.customer_tariffs[customer_id]
+        day_type, is_holiday = tariff_day_type(day, master.customer_zones[customer_id], tariff_id, master)
+        period = next(((name, price) for start, end, name, price in master.periods.get((tariff_id, day_type), [])
+                       if start <= hour < end), ("UNPRICED", None))
+        row = bills.setdefault((customer_id, day, period[0]), [day_type, is_holiday, 0.0, 0.0, 0])
+        row[2] += energy
+        row[3] = None if period[1] is None or row[3] is None else row[3] + energy * period[1]
+        row[4] += 1
+    return {key: tuple(value) for key, value in bills.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -516,7 +602,7 @@ class IsolatedPipeline:
         """Remove this scope's record (runs, offsets, gaps, state) from PostgreSQL."""
         import psycopg2
 
-        with psycopg2.connect(**self.settings.postgres_connect_kwargs()) as conn, conn.cursor() as cur:
+        with psycopg2.connect(**self.settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
             cur.execute("delete from pipeline.run_offsets where run_id in (select run_id from pipeline.runs where scope = %s)",
                         (self.suffix,))
             for table in ("runs", "gaps", "state"):
@@ -526,7 +612,7 @@ class IsolatedPipeline:
         """(run_id, trigger, status, reason, messages_taken, messages_behind) of this scope, oldest first."""
         import psycopg2
 
-        with psycopg2.connect(**self.settings.postgres_connect_kwargs()) as conn, conn.cursor() as cur:
+        with psycopg2.connect(**self.settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
             cur.execute("select run_id, trigger, status, reason, messages_taken, messages_behind from pipeline.runs "
                         "where scope = %s order by run_id", (self.suffix,))
             return cur.fetchall()
@@ -655,6 +741,23 @@ class State:
     held_back: list[tuple[str, str]]
 
 
+@contextmanager
+def isolated_state(settings: Settings, fill: Callable[[State], None], **pipeline_options) -> Iterator[State]:
+    """A State on a fresh IsolatedPipeline and fresh test topics, which `fill` fills (telemetry,
+    fault_logs, held_back); the pipeline's schemas are dropped at the end, also when `fill` fails."""
+    s = State()
+    s.pipeline = IsolatedPipeline(settings, **pipeline_options)
+    try:
+        s.device_customers = dict(s.pipeline.query("select device_id, customer_id from postgresql.public.devices"))
+        recreate_topics(settings, [TELEMETRY_TEST_TOPIC, FAULT_LOG_TEST_TOPIC])
+        s.held_back = []
+        fill(s)
+        s.pipeline.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
+        yield s
+    finally:
+        s.pipeline.drop_schemas()
+
+
 def assert_matches_oracle(s: State) -> Expected:
     p = s.pipeline
     expected = expected_from_messages(s.telemetry, s.device_customers, datetime.now(UTC), p.device_zones())
@@ -709,12 +812,52 @@ def assert_matches_oracle(s: State) -> Expected:
     assert hourly_total[1] == len(expected.readings)
     assert math.isclose(billed_total, energy_total, abs_tol=1e-6)
 
+    assert_hours_and_bills_match(p, expected, s.device_customers)
+
     parsed, unparsed = (
         p.query(f"select count(*) from iceberg.{p.staging}.stg_fault_logs")[0][0],
         p.query(f"select count(*) from iceberg.{p.staging}.stg_fault_logs_rejected")[0][0],
     )
     assert parsed + unparsed == len(s.fault_logs), "every fault-log line is parsed or rejected"
     return expected
+
+
+def _assert_amounts(got: tuple, want: tuple, amounts: tuple[int, ...], key) -> None:
+    """Equal field by field: amounts (double sums) to 1e-9, everything else exactly."""
+    assert len(got) == len(want), key
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        if i in amounts and g is not None and w is not None:
+            assert math.isclose(g, w, abs_tol=1e-9), (key, i, g, w)
+        else:
+            assert g == w, (key, i, g, w)
+
+
+def assert_hours_and_bills_match(p: IsolatedPipeline, expected: Expected, device_customers: dict[str, str]) -> None:
+    """customer_usage_hourly and customer_billing_daily, row by row, against the local-time oracle;
+    fills expected.customer_hours and expected.bills."""
+    master = load_master_data(p.settings)
+    expected.customer_hours = expected_customer_hours(expected, device_customers, master)
+    expected.bills = expected_billing(expected.customer_hours, master)
+    hours = {
+        (customer_id, hour_at.astimezone(UTC)): (day, local_hour, count, energy, devices)
+        for customer_id, hour_at, day, local_hour, count, energy, devices in p.query(
+            "select customer_id, usage_hour_at, usage_date, local_hour, reading_count, energy_kwh, device_count "
+            f"from iceberg.{p.marts}.customer_usage_hourly"
+        )
+    }
+    assert set(hours) == set(expected.customer_hours)
+    for key, want in expected.customer_hours.items():
+        _assert_amounts(hours[key], want, (3,), key)
+    bills = {
+        (customer_id, day, period): (day_type, is_holiday, energy, cost, hour_count)
+        for customer_id, day, period, day_type, is_holiday, energy, cost, hour_count in p.query(
+            "select customer_id, billing_date, tou_period, day_type, is_holiday, energy_kwh, energy_cost, "
+            f"billed_hour_count from iceberg.{p.marts}.customer_billing_daily"
+        )
+    }
+    assert set(bills) == set(expected.bills)
+    for key, want in expected.bills.items():
+        _assert_amounts(bills[key], want, (2, 3), key)
 
 
 def duplicate_count(expected: Expected) -> int:

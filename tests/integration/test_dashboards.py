@@ -77,7 +77,7 @@ def test_a_wrong_password_is_refused(settings, loaded):
 
 
 def test_the_three_dashboards_are_provisioned_as_in_the_folder(provisioned):
-    contents = provisioning.bundle_contents({"SUPERSET_TRINO_USER": "u", "TRINO_HOST": "h", "TRINO_PORT": "1"})
+    contents = provisioning.bundle_contents({"TRINO_USER": "u", "TRINO_HOST": "h", "TRINO_PORT": "1"})
     for slug in SLUGS:
         assert slug in provisioned, f"dashboard {slug} is missing; found {sorted(provisioned)}"
         config = next(yaml.safe_load(text) for file, text in contents.items()

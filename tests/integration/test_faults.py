@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 
 from smartmeter.config import REPO_ROOT
 from smartmeter.native.install import apt_install
+from smartmeter.pipeline.topics import recreate_topics
 from tests.conftest import run_lakehouse
 from tests.helpers.pipeline import (
     FAULT_CODES,
@@ -41,8 +43,8 @@ from tests.helpers.pipeline import (
     fault_line,
     first_devices,
     generate_backfill,
+    isolated_state,
     produce,
-    recreate_topics,
 )
 from tests.helpers.stack import kill_service, restarts, wait_healthy_again
 
@@ -51,32 +53,37 @@ pytestmark = pytest.mark.integration
 FIRST_DAY = datetime.now(UTC).date() - timedelta(days=8)
 
 
-def new_state(settings, days: int = 1, seed: int = 1, first_day=FIRST_DAY, **pipeline_options) -> State:
-    """A fresh isolated pipeline, with a seeded backfill with chaos produced to the test topics."""
-    s = State()
-    s.pipeline = IsolatedPipeline(settings, **pipeline_options)
-    s.device_customers = dict(s.pipeline.query("select device_id, customer_id from postgresql.public.devices"))
-    recreate_topics(settings, [TELEMETRY_TEST_TOPIC, FAULT_LOG_TEST_TOPIC])
-    backfill = generate_backfill(first_devices(s.device_customers, 5), first_day, days=days, seed=seed)
-    s.telemetry = produce(settings, TELEMETRY_TEST_TOPIC, backfill.telemetry)
-    s.fault_logs = produce(settings, FAULT_LOG_TEST_TOPIC, backfill.fault_logs)
-    s.held_back = []
-    s.pipeline.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
-    return s
-
-
 @pytest.fixture
 def make_state(settings):
-    made: list[State] = []
+    """Makes fresh isolated pipelines, each with a seeded backfill with chaos on the test topics."""
+    with ExitStack() as made:
+        def factory(days: int = 1, seed: int = 1, first_day=FIRST_DAY, **pipeline_options) -> State:
+            def fill(s: State) -> None:
+                backfill = generate_backfill(first_devices(s.device_customers, 5), first_day, days=days, seed=seed)
+                s.telemetry = produce(settings, TELEMETRY_TEST_TOPIC, backfill.telemetry)
+                s.fault_logs = produce(settings, FAULT_LOG_TEST_TOPIC, backfill.fault_logs)
 
-    def factory(**options) -> State:
-        state = new_state(settings, **options)
-        made.append(state)
-        return state
+            return made.enter_context(isolated_state(settings, fill, **pipeline_options))
 
-    yield factory
-    for state in made:
-        state.pipeline.drop_schemas()
+        yield factory
+
+
+def load_then_produce_a_day_more(s: State, seed: int) -> None:
+    """The backfill loaded, and one more day of readings in Kafka that is not loaded yet."""
+    p = s.pipeline
+    p.catch_up()
+    more = generate_backfill(first_devices(s.device_customers, 5), FIRST_DAY + timedelta(days=1), days=1, seed=seed)
+    s.telemetry += produce(p.settings, TELEMETRY_TEST_TOPIC, more.telemetry)
+    p.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
+
+
+def wait_for_the_merge_into_stg_telemetry_raw(p: IsolatedPipeline, timeout_s: float = 600) -> None:
+    merge = f"merge into \"iceberg\".\"{p.staging}\".\"stg_telemetry_raw\""
+    deadline = time.monotonic() + timeout_s
+    while not p.query("select count(*) from system.runtime.queries where state = 'RUNNING' "
+                      f"and strpos(lower(query), '{merge}') > 0 and strpos(query, 'system.runtime') = 0")[0][0]:
+        assert time.monotonic() < deadline, "never saw the MERGE into stg_telemetry_raw running"
+        time.sleep(0.2)
 
 
 def test_a_crashed_service_comes_back_by_itself_and_status_shows_the_restart(settings):
@@ -138,22 +145,10 @@ def test_trino_killed_while_dbt_runs_then_the_pipeline_catches_up(settings, make
 def test_dbt_killed_in_the_middle_of_a_merge(make_state):
     s = make_state()
     p = s.pipeline
-    p.catch_up()
-    more = generate_backfill(first_devices(s.device_customers, 5), FIRST_DAY + timedelta(days=1), days=1, seed=2)
-    s.telemetry += produce(p.settings, TELEMETRY_TEST_TOPIC, more.telemetry)
-    p.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
+    load_then_produce_a_day_more(s, seed=2)
     process = subprocess.Popen(p.command("catch-up"), cwd=REPO_ROOT, env=p.env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.STDOUT, start_new_session=True)
-    merge = f"merge into \"iceberg\".\"{p.staging}\".\"stg_telemetry_raw\""
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        running = p.query("select count(*) from system.runtime.queries where state = 'RUNNING' "
-                          f"and strpos(lower(query), '{merge}') > 0 and strpos(query, 'system.runtime') = 0")[0][0]
-        if running:
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError("never saw the MERGE into stg_telemetry_raw running")
+    wait_for_the_merge_into_stg_telemetry_raw(p)
     os.killpg(process.pid, 9)
     process.wait()
     p.catch_up()
@@ -163,17 +158,9 @@ def test_dbt_killed_in_the_middle_of_a_merge(make_state):
 def test_stopping_the_loop_mid_run_interrupts_dbt_and_cancels_its_queries(make_state):
     s = make_state()
     p = s.pipeline
-    p.catch_up()
-    more = generate_backfill(first_devices(s.device_customers, 5), FIRST_DAY + timedelta(days=1), days=1, seed=6)
-    s.telemetry += produce(p.settings, TELEMETRY_TEST_TOPIC, more.telemetry)
-    p.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
+    load_then_produce_a_day_more(s, seed=6)
     loop = p.start_loop(interval_s=5)
-    merge = f"merge into \"iceberg\".\"{p.staging}\".\"stg_telemetry_raw\""
-    deadline = time.monotonic() + 600
-    while not p.query("select count(*) from system.runtime.queries where state = 'RUNNING' "
-                      f"and strpos(lower(query), '{merge}') > 0 and strpos(query, 'system.runtime') = 0")[0][0]:
-        assert time.monotonic() < deadline, "never saw the loop's MERGE running"
-        time.sleep(0.2)
+    wait_for_the_merge_into_stg_telemetry_raw(p)
     stopped = time.monotonic()
     output = p.stop_loop(loop)
     print(f"loop stopped {time.monotonic() - stopped:.1f}s after SIGTERM")
@@ -341,6 +328,6 @@ def _libfaketime() -> str:
 
 
 def _psql_rows(settings, sql: str) -> list[tuple]:
-    with psycopg2.connect(**settings.postgres_connect_kwargs()) as conn, conn.cursor() as cur:
+    with psycopg2.connect(**settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
         cur.execute(sql)
         return cur.fetchall()

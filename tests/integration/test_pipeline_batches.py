@@ -20,13 +20,11 @@ import pytest
 from tests.helpers.pipeline import (
     FAULT_LOG_TEST_TOPIC,
     TELEMETRY_TEST_TOPIC,
-    IsolatedPipeline,
-    State,
     assert_matches_oracle,
     first_devices,
     generate_backfill,
+    isolated_state,
     produce,
-    recreate_topics,
     snapshot,
 )
 
@@ -38,22 +36,13 @@ FIRST_DAY = datetime.now(UTC).date() - timedelta(days=5)
 
 @pytest.fixture(scope="module")
 def state(settings):
-    s = State()
-    s.pipeline = IsolatedPipeline(settings, max_messages_per_partition=BOUND)
-    try:
-        s.device_customers = dict(s.pipeline.query("select device_id, customer_id from postgresql.public.devices"))
-        devices = first_devices(s.device_customers, 6)
-        recreate_topics(settings, [TELEMETRY_TEST_TOPIC, FAULT_LOG_TEST_TOPIC])
-        backfill = generate_backfill(devices, FIRST_DAY, days=2, seed=8, chaos_rate=0.02)
+    def fill(s):
+        backfill = generate_backfill(first_devices(s.device_customers, 6), FIRST_DAY, days=2, seed=8, chaos_rate=0.02)
         s.telemetry = produce(settings, TELEMETRY_TEST_TOPIC, backfill.telemetry + backfill.held_back)
         s.fault_logs = produce(settings, FAULT_LOG_TEST_TOPIC, backfill.fault_logs)
-        s.held_back = []
-        s.pipeline.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
-    except BaseException:
-        s.pipeline.drop_schemas()
-        raise
-    yield s
-    s.pipeline.drop_schemas()
+
+    with isolated_state(settings, fill, max_messages_per_partition=BOUND) as s:
+        yield s
 
 
 def test_catch_up_in_bounded_batches_equals_the_oracle(state):
@@ -95,7 +84,7 @@ def test_sigkill_in_the_middle_of_a_batch_then_catch_up_equals_the_oracle(state)
 def test_a_master_data_change_alone_triggers_a_run(state):
     p = state.pipeline
     assert "idle" in p.cycle().stdout
-    with psycopg2.connect(**p.settings.postgres_connect_kwargs()) as conn, conn.cursor() as cur:
+    with psycopg2.connect(**p.settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
         cur.execute("select customer_id, region from customers order by customer_id limit 1")
         customer_id, region = cur.fetchone()
         cur.execute("update customers set region = %s where customer_id = %s", (region + "-moved", customer_id))
@@ -108,5 +97,5 @@ def test_a_master_data_change_alone_triggers_a_run(state):
         assert p.query(f"select region from iceberg.{p.staging}.stg_customers where customer_id = '{customer_id}'") == [
             (region + "-moved",)]
     finally:
-        with psycopg2.connect(**p.settings.postgres_connect_kwargs()) as conn, conn.cursor() as cur:
+        with psycopg2.connect(**p.settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
             cur.execute("update customers set region = %s where customer_id = %s", (region, customer_id))

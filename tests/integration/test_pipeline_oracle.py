@@ -24,14 +24,12 @@ from tests.helpers.contract import CONTRACT
 from tests.helpers.pipeline import (
     FAULT_LOG_TEST_TOPIC,
     TELEMETRY_TEST_TOPIC,
-    IsolatedPipeline,
-    State,
     assert_matches_oracle,
     duplicate_count,
     first_devices,
     generate_backfill,
+    isolated_state,
     produce,
-    recreate_topics,
     snapshot,
 )
 
@@ -46,24 +44,16 @@ LATE_DEVICE = "MTR-10003"
 
 @pytest.fixture(scope="module")
 def state(settings):
-    s = State()
-    s.pipeline = IsolatedPipeline(settings)
-    try:
-        rows = s.pipeline.query("select device_id, customer_id from postgresql.public.devices")
-        s.device_customers = dict(rows)
+    def fill(s):
         devices = first_devices(s.device_customers, 10)
-        recreate_topics(settings, [TELEMETRY_TEST_TOPIC, FAULT_LOG_TEST_TOPIC])
         backfill = generate_backfill(devices, FIRST_DAY, days=3, seed=42, late_device=LATE_DEVICE, late_day=LATE_DAY)
         s.telemetry = produce(settings, TELEMETRY_TEST_TOPIC, backfill.telemetry)
         s.fault_logs = produce(settings, FAULT_LOG_TEST_TOPIC, backfill.fault_logs)
         s.held_back = backfill.held_back
-        s.pipeline.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
+
+    with isolated_state(settings, fill) as s:
         s.pipeline.build()
-    except BaseException:
-        s.pipeline.drop_schemas()
-        raise
-    yield s
-    s.pipeline.drop_schemas()
+        yield s
 
 
 def test_marts_match_the_oracle_after_a_backfill_with_chaos(state):

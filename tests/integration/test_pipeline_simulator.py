@@ -9,10 +9,8 @@ fault labels yields precision and recall.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-from collections import Counter
 
 import pytest
 
@@ -20,22 +18,17 @@ from smartmeter.config import REPO_ROOT
 from tests.helpers.pipeline import (
     FAULT_LOG_TEST_TOPIC,
     TELEMETRY_TEST_TOPIC,
-    IsolatedPipeline,
-    consume_all,
-    recreate_topics,
+    assert_matches_oracle,
+    consume_recorded,
+    isolated_state,
 )
-from tests.integration.test_pipeline_oracle import State, assert_matches_oracle
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def state(settings, tmp_path_factory):
-    s = State()
-    s.pipeline = IsolatedPipeline(settings)
-    try:
-        s.device_customers = dict(s.pipeline.query("select device_id, customer_id from postgresql.public.devices"))
-        recreate_topics(settings, [TELEMETRY_TEST_TOPIC, FAULT_LOG_TEST_TOPIC])
+    def fill(s):
         record = tmp_path_factory.mktemp("sim") / "record.jsonl"
         result = subprocess.run(
             [sys.executable, str(REPO_ROOT / "telemetry_simulator.py"), "--backfill-days", "2", "--seed", "20251209",
@@ -45,20 +38,11 @@ def state(settings, tmp_path_factory):
             cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
         )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        s.telemetry = consume_all(settings, TELEMETRY_TEST_TOPIC)
-        s.fault_logs = consume_all(settings, FAULT_LOG_TEST_TOPIC)
-        recorded = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
-        for topic, consumed in ((TELEMETRY_TEST_TOPIC, s.telemetry), (FAULT_LOG_TEST_TOPIC, s.fault_logs)):
-            sent = Counter(r["value"] for r in recorded if r["topic"] == topic)
-            assert Counter(m.value for m in consumed) == sent, f"Kafka holds exactly what the simulator recorded for {topic}"
-        s.held_back = []
-        s.pipeline.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
+        s.telemetry, s.fault_logs = consume_recorded(settings, record, [TELEMETRY_TEST_TOPIC, FAULT_LOG_TEST_TOPIC])
+
+    with isolated_state(settings, fill) as s:
         s.pipeline.catch_up()
-    except BaseException:
-        s.pipeline.drop_schemas()
-        raise
-    yield s
-    s.pipeline.drop_schemas()
+        yield s
 
 
 def test_marts_match_the_oracle_on_a_simulator_backfill(state):

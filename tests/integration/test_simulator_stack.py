@@ -20,8 +20,10 @@ import psycopg2
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from psycopg2 import sql
 
 from smartmeter.config import REPO_ROOT
+from smartmeter.native.services import Postgres
 from tests.helpers.stack import kill_service, wait_healthy_again
 
 pytestmark = pytest.mark.integration
@@ -40,21 +42,22 @@ def topics(settings):
 
 
 @pytest.fixture
-def database(settings):
+def database(settings, native_stack):
     name = f"sim_it_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(**settings.postgres_connect_kwargs())
+    admin = psycopg2.connect(**settings.postgres_connect_kwargs(role="admin"))
     admin.autocommit = True
     with admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    connection = psycopg2.connect(**settings.postgres_connect_kwargs(name))
+        cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    # The master-data scripts and the roles' grants, as setup applies them (the simulator logs in
+    # as its own role, which may only provision and label faults).
+    for script in ("01-master-data.sql", "02-seed-sample.sql", "04-pipeline.sql", "05-roles.sql"):
+        Postgres().run_script(native_stack, REPO_ROOT / "postgres-init" / script, database=name)
+    connection = psycopg2.connect(**settings.postgres_connect_kwargs(role="admin", database=name))
     connection.autocommit = True
-    with connection.cursor() as cursor:
-        for script in ("01-master-data.sql", "02-seed-sample.sql"):
-            cursor.execute((REPO_ROOT / "postgres-init" / script).read_text())
     yield name, connection
     connection.close()
     with admin.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        cursor.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
     admin.close()
 
 

@@ -8,12 +8,12 @@ environment), announce themselves to it, and take a share of the splits of an Ic
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 
-from smartmeter.trino_sql import connect, query
+from smartmeter.trino_sql import query
 from tests.conftest import run_lakehouse
+from tests.helpers.trino import splits_per_node_of_a_scan
 
 pytestmark = pytest.mark.integration
 
@@ -61,31 +61,7 @@ def test_two_workers_join_and_take_a_share_of_the_splits(settings, two_workers):
     workers = {node_id for node_id, _uri, coordinator in nodes if not coordinator}
     assert len(workers) == WORKERS
 
-    name = f"it_workers_{uuid.uuid4().hex[:8]}"
-    table = f"iceberg.staging.{name}"
-    # One data file per bucket: FILES files, so FILES splits for the scan below.
-    query(settings, f"CREATE TABLE {table} WITH (partitioning = ARRAY['bucket(id, {FILES})']) AS "
-                    "SELECT id, CAST(id AS double) * 0.5 AS energy_kwh FROM ("
-                    "  SELECT (a - 1) * 300 + b AS id FROM UNNEST(sequence(1, 200)) AS t1(a) CROSS JOIN UNNEST(sequence(1, 300)) AS t2(b))")
-    try:
-        _, files = query(settings, f'SELECT count(*) FROM iceberg.staging."{name}$files"')
-        assert files[0][0] >= FILES
-        conn = connect(settings)
-        try:
-            cur = conn.cursor()
-            cur.execute(f"SELECT count(*), sum(energy_kwh) FROM {table}")
-            assert cur.fetchall() == [[60000, 900015000.0]]
-            query_id = cur.query_id
-        finally:
-            conn.close()
-        _, per_node = query(
-            settings,
-            "SELECT node_id, sum(completed_splits) FROM system.runtime.tasks "
-            f"WHERE query_id = '{query_id}' GROUP BY node_id",
-        )
-        splits = {str(node): int(count) for node, count in per_node}
-        print(f"splits per node: {splits}")
-        busy_workers = {node for node, count in splits.items() if node in workers and count > 0}
-        assert busy_workers == workers, f"every worker should scan some of the {FILES} files: {splits}"
-    finally:
-        query(settings, f"DROP TABLE IF EXISTS {table}")
+    splits = splits_per_node_of_a_scan(settings, FILES)
+    print(f"splits per node: {splits}")
+    busy_workers = {node for node, count in splits.items() if node in workers and count > 0}
+    assert busy_workers == workers, f"every worker should scan some of the {FILES} files: {splits}"

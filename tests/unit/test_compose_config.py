@@ -48,4 +48,4 @@ def test_missing_credentials_stop_compose_with_a_clear_message(compose, tmp_path
     empty.write_text("")
     result = compose.run("config", "-q", env_file=empty)
     assert result.returncode != 0
-    assert "cp .env.example .env" in result.stderr
+    assert "./lakehouse setup --docker writes .env" in result.stderr

@@ -1,8 +1,8 @@
 """docker-compose.yml, checked as strictly as possible without a Docker engine.
 
 No machine that builds this project runs containers, so these tests read the compose file and
-hold it to the native configuration it must mirror (DESIGN.md §3): the same config files, the
-same environment variable names, the same ports and versions, credentials only from .env.
+hold it to the native configuration it must mirror (README: Configuration): the same config
+files, the same environment variable names, the same ports and versions, credentials only from .env.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import re
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 from dotenv import dotenv_values
 
-from smartmeter.config import REPO_ROOT
+from smartmeter import config
+from smartmeter.config import DEFAULT_PORTS, REPO_ROOT
 from smartmeter.native import artifacts
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
@@ -24,20 +24,11 @@ ONE_SHOT = {name for name, svc in SERVICES.items() if str(svc.get("restart", "")
 TRINO_SERVICES = [name for name, svc in SERVICES.items() if str(svc.get("image", "")).startswith("trinodb/trino:")]
 DBT_SERVICE = "dbt-transformations"
 ENV_EXAMPLE = {k: v or "" for k, v in dotenv_values(REPO_ROOT / ".env.example").items()}
-DESIGN = REPO_ROOT.parent / "shared" / "DESIGN.md"
-
-# Host ports of the contract (DESIGN.md §5), the variable that overrides each (the same names as
-# native mode), and the service that publishes it.
-HOST_PORTS = {
-    "kafka-kraft": ("KAFKA_PORT", 19092),
-    "kafka-ui": ("KAFKA_UI_PORT", 8080),
-    "trino-coordinator": ("TRINO_PORT", 8081),
-    "postgres": ("POSTGRES_PORT", 5432),
-    "objectstore": ("S3_PORT", 9000),
-    "superset": ("SUPERSET_PORT", 8088),
-}
-PORT_LABELS = {"kafka-kraft": "Kafka", "kafka-ui": "Kafka UI", "trino-coordinator": "Trino", "postgres": "PostgreSQL", "objectstore": "S3",
-               "superset": "Superset"}
+# Each host port: its name in the README, the compose service that publishes it, the variable
+# that moves it (its default is smartmeter.config.DEFAULT_PORTS).
+HOST_PORTS = [("Kafka", "kafka-kraft", "KAFKA_PORT"), ("Kafka UI", "kafka-ui", "KAFKA_UI_PORT"),
+              ("Trino", "trino-coordinator", "TRINO_PORT"), ("PostgreSQL", "postgres", "POSTGRES_PORT"),
+              ("S3", "objectstore", "S3_PORT"), ("Superset", "superset", "SUPERSET_PORT")]
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
@@ -72,10 +63,15 @@ def bind_mounts(service: str) -> list[tuple[str, str]]:
     return mounts
 
 
+BIND = "${LAKEHOUSE_BIND_ADDRESS:-127.0.0.1}:"
+
+
 def published_ports(service: str) -> list[tuple[str, str]]:
+    """(host port, container port); every port is published on LAKEHOUSE_BIND_ADDRESS."""
     ports = []
     for port in SERVICES[service].get("ports", []):
-        host, _, container = str(port).rpartition(":")
+        assert str(port).startswith(BIND), f"{service} publishes {port} on every interface, not {BIND}"
+        host, _, container = str(port).removeprefix(BIND).rpartition(":")
         ports.append((host, container))
     return ports
 
@@ -124,7 +120,7 @@ def test_state_lives_in_declared_named_volumes():
 
 
 def test_services_read_the_shared_configuration_files():
-    """DESIGN §3: both modes read trino-config/, dbt-project/, postgres-init/ (and kafka-config/)."""
+    """Both modes read trino-config/, dbt-project/, postgres-init/ and kafka-config/ (README: Configuration)."""
     assert ("./postgres-init", "/docker-entrypoint-initdb.d") in bind_mounts("postgres")
     assert ("./kafka-config/server.properties", "/mnt/shared/config/server.properties") in bind_mounts("kafka-kraft")
     for name in TRINO_SERVICES:
@@ -138,28 +134,20 @@ def test_services_read_the_shared_configuration_files():
 
 # --------------------------------------------------------------------------- ports
 
-def test_host_ports_match_the_contract_and_native_variable_names():
+def test_host_ports_are_the_native_defaults_under_the_same_variables():
     publishing = {name for name in SERVICES if SERVICES[name].get("ports")}
-    assert publishing == set(HOST_PORTS), "only the contract's ports are published on the host"
-    for name, (variable, port) in HOST_PORTS.items():
+    assert publishing == {name for _label, name, _variable in HOST_PORTS}, "only these ports are published on the host"
+    for _label, name, variable in HOST_PORTS:
         (host, _container), = published_ports(name)
-        # Loopback only is the safe default (DESIGN §5); older services still publish on every interface.
-        assert host.removeprefix("127.0.0.1:") == f"${{{variable}:-{port}}}", f"{name}: publish as ${{{variable}:-{port}}}, got {host}"
-    assert published_ports("superset")[0][0].startswith("127.0.0.1:"), "Superset is published on loopback only"
-    config_py = (REPO_ROOT / "smartmeter" / "config.py").read_text()
-    for variable, port in [HOST_PORTS[n] for n in ("kafka-kraft", "trino-coordinator", "postgres", "objectstore", "superset")]:
-        assert f'env_int("{variable}", {port})' in config_py, f"native mode must use {variable} with default {port} too"
+        expected = f"${{{variable}:-{DEFAULT_PORTS[variable]}}}"
+        assert host == expected, f"{name}: publish as {expected}, got {host}"
 
 
-@pytest.mark.parametrize("document", ["README.md", "DESIGN.md"])
-def test_documented_ports_match_the_compose_file(document):
-    path = DESIGN if document == "DESIGN.md" else REPO_ROOT / document
-    if not path.is_file():
-        pytest.skip(f"{path} is not there to compare with")
-    text = path.read_text()
-    for name, (_variable, port) in HOST_PORTS.items():
-        label = PORT_LABELS[name]
-        assert re.search(rf"{re.escape(label)}[^0-9\n]{{0,24}}{port}\b", text), f"{document} does not say {label} {port}"
+def test_readme_states_the_default_ports():
+    text = (REPO_ROOT / "README.md").read_text()
+    for label, _name, variable in HOST_PORTS:
+        port = DEFAULT_PORTS[variable]
+        assert re.search(rf"{re.escape(label)}[^0-9\n]{{0,24}}{port}\b", text), f"README.md does not say {label} {port}"
 
 
 # --------------------------------------------------------------------------- environment
@@ -170,7 +158,7 @@ def test_trino_nodes_get_every_variable_their_config_reads():
     for path in etc.rglob("*"):
         if path.is_file():
             wanted |= set(re.findall(r"\$\{ENV:([A-Za-z0-9_]+)\}", path.read_text()))
-    assert {"TRINO_COORDINATOR", "TRINO_HTTP_PORT", "POSTGRES_PASSWORD", "S3_SECRET_KEY"} <= wanted
+    assert {"TRINO_COORDINATOR", "TRINO_HTTP_PORT", "POSTGRES_TRINO_PASSWORD", "S3_SECRET_KEY"} <= wanted
     assert TRINO_SERVICES == ["trino-coordinator", "trino-worker"]
     for name in TRINO_SERVICES:
         # A worker sets its own address in its command (replicas have no fixed name).
@@ -197,8 +185,10 @@ def test_trino_environment_points_at_the_compose_services():
         assert s3_host in SERVICES and s3_port == published_ports(s3_host)[0][1]
         kafka_host, kafka_port = env["KAFKA_BOOTSTRAP_SERVERS"].split(":")
         assert f"PLAINTEXT://{kafka_host}:{kafka_port}" in environment("kafka-kraft")["KAFKA_ADVERTISED_LISTENERS"]
-        # Trino connects with the credentials the postgres container was created with.
-        for key in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"):
+        # Trino connects as the catalogs' roles the postgres container creates, never as the admin.
+        assert "POSTGRES_USER" not in env and "POSTGRES_PASSWORD" not in env
+        for key in ("POSTGRES_TRINO_USER", "POSTGRES_TRINO_PASSWORD", "POSTGRES_ICEBERG_USER",
+                    "POSTGRES_ICEBERG_PASSWORD", "POSTGRES_DB"):
             assert resolve(env[key]) == resolve(environment("postgres")[key]), key
         for key, s3proxy_key in (("S3_ACCESS_KEY", "S3PROXY_IDENTITY"), ("S3_SECRET_KEY", "S3PROXY_CREDENTIAL")):
             assert resolve(env[key]) == resolve(environment("objectstore")[s3proxy_key]), key
@@ -232,6 +222,22 @@ def test_dbt_container_sets_what_the_profile_reads():
     assert env["TRINO_PORT"] == environment("trino-coordinator")["TRINO_HTTP_PORT"]
     assert env["DBT_AUTO_RUN"] == "${DBT_AUTO_RUN:-true}"
     assert env["DBT_RUN_INTERVAL"] == "${DBT_RUN_INTERVAL:-600}"
+
+
+def test_trino_sees_the_topics_setup_creates():
+    assert ENV_EXAMPLE["KAFKA_TABLE_NAMES"].split(",") == list(config.TOPICS)
+    described = {path.stem for path in (REPO_ROOT / "trino-config" / "etc" / "kafka").glob("*.json")}
+    assert described == set(config.TOPICS), "trino-config/etc/kafka/ describes each topic"
+
+
+def test_dbt_native_target_defaults_to_the_settings_defaults(monkeypatch):
+    monkeypatch.setattr(config, "environment", dict)  # no .env, no process environment: the defaults
+    defaults = config.load_settings()
+    native = (REPO_ROOT / "dbt-project" / "profiles.yml").read_text().split("docker:")[0]
+    # dbt works as the user the access rules let write the lakehouse schemas, not the analyst.
+    for variable, value in (("TRINO_HOST", defaults.trino_host), ("TRINO_PORT", defaults.trino_port),
+                            ("TRINO_USER", config.TRINO_DBT_USER)):
+        assert f"env_var('{variable}', '{value}')" in native, f"profiles.yml: native {variable} must default to {value}"
 
 
 # --------------------------------------------------------------------------- images and versions
@@ -401,9 +407,15 @@ def test_superset_reaches_the_compose_services_with_the_postgres_containers_cred
         assert env["TRINO_HOST"] == SERVICES["trino-coordinator"]["hostname"]
         assert env["TRINO_PORT"] == environment("trino-coordinator")["TRINO_HTTP_PORT"]
         assert env["POSTGRES_HOST"] in SERVICES and env["POSTGRES_PORT"] == "5432"
-        # postgres-init/05-superset.sql creates the database and role from the postgres container's variables.
-        for key in ("SUPERSET_DB", "SUPERSET_DB_USER", "SUPERSET_DB_PASSWORD"):
+        # postgres-init/05-roles.sql and 07-superset.sql make its role and database from the postgres
+        # container's variables.
+        for key in ("SUPERSET_DB", "POSTGRES_SUPERSET_USER", "POSTGRES_SUPERSET_PASSWORD"):
             assert resolve(env[key]) == resolve(environment("postgres")[key]), f"{name}: {key}"
+        # Trino as the analyst of rules.json, over plain HTTP (compose's Trino has no authentication).
+        assert resolve(env["TRINO_USER"], {}) == "analyst" and env["TRINO_AUTH"] == "none"
+        # Its own secrets only.
+        secrets = {key for key in env if SECRET_KEY.search(key) or key.endswith("_KEY")}
+        assert secrets == {"SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "POSTGRES_SUPERSET_PASSWORD"}, name
     assert SERVICES["superset-init"]["command"][-3:] == ["-m", "smartmeter.dashboards", "init"]
     assert SERVICES["superset"]["depends_on"] == {"superset-init": {"condition": "service_completed_successfully"}}
 

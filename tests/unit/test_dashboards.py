@@ -3,6 +3,8 @@ builds, every reference resolves, and every chart asks only for what its dataset
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import textwrap
 import zipfile
@@ -11,9 +13,11 @@ import pytest
 import yaml
 
 from smartmeter import dashboards
+from smartmeter.config import REPO_ROOT, TRINO_ADMIN_USER, TRINO_DBT_USER
 from smartmeter.errors import LakehouseError
 
-ENV = {"SUPERSET_TRINO_USER": "superset", "TRINO_HOST": "trino.example", "TRINO_PORT": "8080"}
+ENV = {"TRINO_USER": "analyst", "TRINO_HOST": "trino.example", "TRINO_PORT": "8080"}
+PASSWORD_ENV = {**ENV, "TRINO_AUTH": "password", "TRINO_CERT": "/state/conf/trino/trino.pem"}
 FILTERS = {"Date range", "Customer", "Segment", "Region"}
 
 
@@ -31,7 +35,8 @@ def test_bundle_holds_three_dashboards_and_an_assets_metadata_file(bundle):
     titles = {c["dashboard_title"] for c in _of(bundle, "dashboards").values()}
     assert titles == {"Customer usage", "Meter health", "Pipeline"}
     (database,) = _of(bundle, "databases").values()
-    assert database["sqlalchemy_uri"] == "trino://superset@trino.example:8080/iceberg"
+    assert database["sqlalchemy_uri"] == "trino://analyst@trino.example:8080/iceberg"
+    assert "connect_args" not in database["extra"]["engine_params"], "plain HTTP without TRINO_AUTH=password"
     assert not database["allow_dml"] and not database["allow_ctas"], "dashboards read only"
 
 
@@ -169,3 +174,52 @@ def test_the_readmes_example_chart_bundles_onto_its_dashboard(folder):
     names = {c["meta"]["sliceName"] for c in bundle["dashboards/meter_health.yaml"]["position"].values()
              if isinstance(c, dict) and c["type"] == "CHART"}
     assert "Mean health score by segment" in names
+
+
+# --------------------------------------------------------------------------- Trino: the analyst, its rules and its password
+
+def test_with_password_authentication_the_connection_uses_https_and_the_analysts_password():
+    contents = dashboards.bundle_contents(PASSWORD_ENV)
+    database = yaml.safe_load(contents["databases/trino.yaml"])
+    assert database["sqlalchemy_uri"] == f"trino://analyst:{dashboards.PASSWORD_MASK}@trino.example:8080/iceberg"
+    assert database["extra"]["engine_params"]["connect_args"] == {"http_scheme": "https", "verify": PASSWORD_ENV["TRINO_CERT"]}
+    assert dashboards.import_passwords(contents, {**PASSWORD_ENV, "TRINO_PASSWORD": "an4lyst"}) == {"databases/trino.yaml": "an4lyst"}
+    with pytest.raises(LakehouseError, match="TRINO_PASSWORD"):
+        dashboards.import_passwords(contents, PASSWORD_ENV)
+    assert dashboards.import_passwords(dashboards.bundle_contents(ENV), {**ENV, "TRINO_PASSWORD": "pa"}) == {}
+
+
+def test_with_password_authentication_the_certificate_is_required():
+    with pytest.raises(LakehouseError, match="TRINO_CERT"):
+        dashboards.bundle_contents({k: v for k, v in PASSWORD_ENV.items() if k != "TRINO_CERT"})
+
+
+def _first(rules: list[dict], user: str, **names: str) -> dict | None:
+    """Trino's file-based access control: the first rule whose user and names match."""
+    for rule in rules:
+        if re.fullmatch(rule.get("user", ".*"), user) and all(re.fullmatch(rule.get(k, ".*"), v) for k, v in names.items()):
+            return rule
+    return None
+
+
+def test_the_analyst_may_read_every_table_the_datasets_read(bundle):
+    """rules.json lets the analyst (Superset's Trino user) SELECT from every table a dataset names,
+    the pipeline's record in PostgreSQL included, and from no other PostgreSQL table."""
+    rules = json.loads((REPO_ROOT / "trino-config" / "etc" / "rules.json").read_text())
+    analyst = ENV["TRINO_USER"]
+    assert analyst not in (TRINO_DBT_USER, TRINO_ADMIN_USER)
+    read = set()
+    for config in _of(bundle, "datasets").values():
+        for catalog, schema, table in re.findall(r'\b(iceberg|postgresql|kafka|system)\.("?[\w$]+"?)\.("?[\w$]+"?)', config["sql"]):
+            read.add((catalog, schema.strip('"'), table.strip('"')))
+    assert ("postgresql", "pipeline", "runs") in read and ("iceberg", "marts", "device_health") in read
+    for catalog, schema, table in sorted(read):
+        assert _first(rules["catalogs"], analyst, catalog=catalog)["allow"] in ("read-only", "all"), catalog
+        rule = _first(rules["tables"], analyst, catalog=catalog, schema=schema, table=table)
+        assert rule and "SELECT" in rule["privileges"], f"the analyst may not read {catalog}.{schema}.{table}"
+    # Least privilege: of PostgreSQL, the analyst reads the pipeline's record only, the state as a row filter.
+    for schema, table in (("public", "customers"), ("pipeline", "run_offsets"), ("pipeline", "locks")):
+        assert _first(rules["tables"], analyst, catalog="postgresql", schema=schema, table=table) is None, table
+    state = _first(rules["tables"], analyst, catalog="postgresql", schema="pipeline", table="state")
+    assert state["filter"] == "state_key = 'loop_heartbeat'"
+    assert _first(rules["catalogs"], analyst, catalog="kafka")["allow"] == "none"

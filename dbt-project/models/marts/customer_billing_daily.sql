@@ -1,10 +1,13 @@
 {#-
-    Energy and cost per customer per local day and time-of-use period of the customer's tariff
-    (postgresql tariff_periods: WEEKDAY Mon-Fri / WEEKEND Sat-Sun of the local calendar, local
-    hours [start_hour, end_hour)), from customer_usage_hourly. Cost = sum over hours of energy x
-    that hour's price. Hours no period covers are kept as tou_period 'UNPRICED' with null cost
-    (a test warns). Incremental: recomputes the customer-days whose hourly rows changed since
-    this table's watermark (the highest batch_id here).
+    Energy and cost per customer per local day and time-of-use period of the customer's tariff,
+    from customer_usage_hourly. Each local day gets a day type in the customer's zone: HOLIDAY
+    (a public holiday of the zone's country), SATURDAY, SUNDAY or WEEKDAY. It is priced by the
+    tariff's periods of the first day type the tariff has: HOLIDAY -> SUNDAY -> WEEKEND,
+    SATURDAY -> WEEKEND, SUNDAY -> WEEKEND, WEEKDAY; the local hour picks the period
+    [start_hour, end_hour). Cost = sum over hours of energy x that hour's price. Hours no
+    period covers are kept as tou_period 'UNPRICED' with null cost (a test warns).
+    Incremental: recomputes the customer-days whose hourly rows changed since this table's
+    watermark (the highest batch_id here); holidays added later apply to days recomputed later.
 -#}
 {{ config(
     unique_key=['customer_id', 'billing_date', 'tou_period'],
@@ -28,8 +31,7 @@ hourly as (
         usage_date,
         usage_hour_at,
         energy_kwh,
-        local_hour as usage_hour,
-        case when day_of_week(usage_date) in (6, 7) then 'WEEKEND' else 'WEEKDAY' end as day_type
+        local_hour as usage_hour
     from {{ ref('customer_usage_hourly') }}
     {%- if is_incremental() %}
         where
@@ -47,8 +49,23 @@ hourly as (
 customers as (
     select
         customer_id,
-        tariff_id
+        tariff_id,
+        timezone
     from {{ ref('stg_customers') }}
+),
+
+timezone_countries as (
+    select
+        timezone,
+        country_code
+    from {{ ref('stg_timezone_countries') }}
+),
+
+public_holidays as (
+    select
+        country_code,
+        holiday_date
+    from {{ ref('stg_public_holidays') }}
 ),
 
 tariffs as (
@@ -69,30 +86,92 @@ periods as (
     from {{ ref('stg_tariff_periods') }}
 ),
 
-priced as (
+tariff_day_types as (
+    select
+        tariff_id,
+        bool_or(day_type = 'SATURDAY') as has_saturday_periods,
+        bool_or(day_type = 'SUNDAY') as has_sunday_periods,
+        bool_or(day_type = 'HOLIDAY') as has_holiday_periods
+    from periods
+    group by tariff_id
+),
+
+calendar_days as (
     select
         hourly.customer_id,
         hourly.usage_date,
-        customers.tariff_id,
-        tariffs.currency,
+        hourly.usage_hour,
         hourly.energy_kwh,
-        coalesce(periods.tou_period, 'UNPRICED') as tou_period,
-        hourly.energy_kwh * periods.price_per_kwh as energy_cost
+        customers.tariff_id,
+        public_holidays.holiday_date is not null as is_holiday,
+        case
+            when public_holidays.holiday_date is not null then 'HOLIDAY'
+            when day_of_week(hourly.usage_date) = 6 then 'SATURDAY'
+            when day_of_week(hourly.usage_date) = 7 then 'SUNDAY'
+            else 'WEEKDAY'
+        end as calendar_day_type
     from hourly
     left join customers on hourly.customer_id = customers.customer_id
-    left join tariffs on customers.tariff_id = tariffs.tariff_id
+    left join timezone_countries on customers.timezone = timezone_countries.timezone
+    left join public_holidays
+        on
+            timezone_countries.country_code = public_holidays.country_code
+            and hourly.usage_date = public_holidays.holiday_date
+),
+
+-- The tariff's own periods for the day type if it has any, else those it falls back to.
+typed as (
+    select
+        calendar_days.customer_id,
+        calendar_days.usage_date,
+        calendar_days.usage_hour,
+        calendar_days.energy_kwh,
+        calendar_days.tariff_id,
+        calendar_days.is_holiday,
+        case
+            when calendar_days.calendar_day_type = 'WEEKDAY' then 'WEEKDAY'
+            when calendar_days.calendar_day_type = 'HOLIDAY' and tariff_day_types.has_holiday_periods then 'HOLIDAY'
+            when
+                calendar_days.calendar_day_type in ('HOLIDAY', 'SUNDAY')
+                and tariff_day_types.has_sunday_periods
+                then 'SUNDAY'
+            when
+                calendar_days.calendar_day_type = 'SATURDAY'
+                and tariff_day_types.has_saturday_periods
+                then 'SATURDAY'
+            else 'WEEKEND'
+        end as day_type
+    from calendar_days
+    left join tariff_day_types on calendar_days.tariff_id = tariff_day_types.tariff_id
+),
+
+priced as (
+    select
+        typed.customer_id,
+        typed.usage_date,
+        typed.day_type,
+        typed.is_holiday,
+        typed.tariff_id,
+        tariffs.currency,
+        typed.energy_kwh,
+        coalesce(periods.tou_period, 'UNPRICED') as tou_period,
+        typed.energy_kwh * periods.price_per_kwh as energy_cost
+    from typed
+    left join tariffs on typed.tariff_id = tariffs.tariff_id
     left join periods
         on
-            customers.tariff_id = periods.tariff_id
-            and hourly.day_type = periods.day_type
-            and hourly.usage_hour >= periods.start_hour
-            and hourly.usage_hour < periods.end_hour
+            typed.tariff_id = periods.tariff_id
+            and typed.day_type = periods.day_type
+            and typed.usage_hour >= periods.start_hour
+            and typed.usage_hour < periods.end_hour
 )
 
 select
     customer_id,
     usage_date as billing_date,
     tou_period,
+    arbitrary(day_type) as day_type,
+    arbitrary(is_holiday) as is_holiday,
     arbitrary(tariff_id) as tariff_id,
     arbitrary(currency) as currency,
     sum(energy_kwh) as energy_kwh,

@@ -1,7 +1,7 @@
-{#- Contract mart (DESIGN.md §5): one row per customer per local day with at least one reading,
-    from device_health. Alert status considers every meter of the customer that day, silent ones
-    included. Incremental: recomputes the local days whose device_health rows changed since this
-    table's watermark, in one MERGE. -#}
+{#- Contract mart (its columns: tests/helpers/contract.py): one row per customer per local day
+    with at least one reading, from device_health. Alert status considers every meter of the
+    customer that day, silent ones included. Incremental: recomputes the local days whose
+    device_health rows changed since this table's watermark, in one MERGE. -#}
 {{ config(
     unique_key=['customer_id', 'reading_date'],
     properties={'partitioning': "ARRAY['month(reading_date)']"}

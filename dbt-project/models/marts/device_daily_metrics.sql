@@ -1,6 +1,6 @@
-{#- Contract mart (DESIGN.md §5): exactly these columns, one row per device per UTC day with at
-    least one reading. A view over the incremental device_health table, which carries the
-    watermark columns this contract leaves out. -#}
+{#- Contract mart (its columns: tests/helpers/contract.py): exactly these columns, one row per
+    device per UTC day with at least one reading. A view over the incremental device_health
+    table, which carries the watermark columns this contract leaves out. -#}
 {{ config(materialized='view') }}
 
 select

@@ -1,10 +1,7 @@
 {#-
     Landing table: EVERY message of the fault-log topic, exactly once (this run's bounded batch,
-    macros/kafka_batches.sql), parsed from one of four firmware dialects:
-      ELX   2025-12-09T06:25:40Z WARN MTR-10001 B101 BATTERY_LOW Battery at 12 percent
-      KMF   [09/12/2025 06:25:40] MTR-10003 <warning> code=V201 type=VOLTAGE_SAG msg="..."
-      SGX   1765261540|2|X601|MTR-10005|Meter cover opened
-      NOTE  NOTE 2025-12-09 06:25:40 UTC MTR-10001 technician reports display flickering
+    macros/kafka_batches.sql), parsed from one of four firmware dialects (ELX, KMF, SGX, NOTE).
+    Their formats are defined in smartmeter/simulator/faultlogs.py; the patterns below follow it.
     reject_reason: UNPARSEABLE (no dialect matches, or its timestamp is not a valid date) or
     UNKNOWN_DEVICE; null when usable.
 -#}

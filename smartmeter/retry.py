@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from smartmeter.errors import LakehouseError
+
 T = TypeVar("T")
 
-
-class ServiceUnavailable(RuntimeError):
-    """A service could not be reached after retrying; the message says which and how to fix it."""
-
-
 START_COMMAND = "./initial-setup.sh --native (or ./lakehouse up)"
+
+
+class ServiceUnavailable(LakehouseError):
+    """A service could not be reached after retrying; the message says which and how to fix it."""
 
 
 def with_retries(
@@ -22,17 +24,17 @@ def with_retries(
     retry_on: tuple[type[BaseException], ...],
 ) -> T:
     """Run `action`, retrying with exponential backoff; raise ServiceUnavailable at the end."""
-    delay_s = backoff_s
-    for attempt in range(1, attempts):
-        try:
-            return action()
-        except retry_on:
-            print(f"  {service} at {address} not reachable (attempt {attempt}/{attempts}), "
-                  f"retrying in {delay_s:.1f}s...", file=sys.stderr)
-            time.sleep(delay_s)
-            delay_s *= 2
+
+    def report(state: RetryCallState) -> None:
+        print(f"  {service} at {address} not reachable (attempt {state.attempt_number}/{attempts}), "
+              f"retrying in {state.upcoming_sleep:.1f}s...", file=sys.stderr)
+
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts), wait=wait_exponential(multiplier=backoff_s), retry=retry_if_exception_type(retry_on),
+        before_sleep=report, reraise=True,
+    )
     try:
-        return action()
+        return retrying(action)
     except retry_on as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ServiceUnavailable(

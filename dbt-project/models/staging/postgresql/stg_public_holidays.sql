@@ -1,0 +1,5 @@
+select
+    country_code,
+    holiday_date,
+    holiday_name
+from {{ source('postgresql', 'public_holidays') }}

@@ -1,0 +1,4 @@
+select
+    timezone,
+    country_code
+from {{ source('postgresql', 'timezone_countries') }}
