@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from smartmeter.config import load_settings
+from smartmeter.config import TRINO_DBT_USER, load_settings
 from smartmeter.trino_sql import query
 
 TOPIC = 'kafka.default."telemetry_raw_test"'
@@ -64,7 +64,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=1_000_000)
     args = parser.parse_args()
-    settings = load_settings()
+    # The benchmarks write the lakehouse as the pipeline does: as the dbt user.
+    settings = load_settings().as_trino(TRINO_DBT_USER)
     per_partition = args.messages // 3
     where = f"_partition_offset < {per_partition}"
     found = query(settings, f"select count(*) from {TOPIC} where {where}")[1][0][0]

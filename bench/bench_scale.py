@@ -31,7 +31,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from smartmeter.config import REPO_ROOT, TEST_TOPICS, Settings, load_settings
+from smartmeter.config import REPO_ROOT, TEST_TOPICS, TRINO_DBT_USER, Settings, load_settings
 from smartmeter.native.layout import Layout
 from smartmeter.native.supervisor import Supervisor
 from smartmeter.pipeline.cycle import Runner
@@ -305,7 +305,8 @@ def main() -> None:
     idle = sub.add_parser("idle")
     idle.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
-    settings = load_settings()
+    # The benchmarks write the lakehouse as the pipeline does: as the dbt user.
+    settings = load_settings().as_trino(TRINO_DBT_USER)
     with LoopPaused(settings):
         {"scale": bench_scale, "freshness": bench_freshness, "idle": bench_idle}[args.what](args, settings)
 

@@ -39,7 +39,7 @@ def _prepare_start() -> None:
 
     written = ensure_env_file()
     if written:
-        print(f"Wrote random {', '.join(written)} to .env (mode 0600)", flush=True)
+        print(f"Wrote {', '.join(written)} to .env (mode 0600)", flush=True)
     refuse_unsafe_exposure(load_settings())
 
 

@@ -58,6 +58,11 @@ def environment() -> dict[str, str]:
     return merged
 
 
+# Names the compose file needs from .env that are not secret: setup writes these defaults there
+# with the secrets (smartmeter/security.py), and native mode falls back to them.
+IDENTITY_DEFAULTS = {"POSTGRES_USER": "lakehouse", "S3_ACCESS_KEY": "lakehouse"}
+
+
 def env(name: str, default: str = "") -> str:
     return environment().get(name) or default
 
@@ -208,7 +213,8 @@ def load_settings() -> Settings:
     trino_auth = env("TRINO_AUTH", "none")
     if trino_auth not in ("none", "password"):
         raise LakehouseError(f"TRINO_AUTH={trino_auth!r} is not none or password")
-    postgres_roles = {"admin": Credentials(env("POSTGRES_USER", "lakehouse"), env("POSTGRES_PASSWORD"), "POSTGRES_PASSWORD")}
+    admin_user = env("POSTGRES_USER", IDENTITY_DEFAULTS["POSTGRES_USER"])
+    postgres_roles = {"admin": Credentials(admin_user, env("POSTGRES_PASSWORD"), "POSTGRES_PASSWORD")}
     for role in POSTGRES_ROLES[1:]:
         prefix = f"POSTGRES_{role.upper()}"
         postgres_roles[role] = Credentials(env(f"{prefix}_USER", f"lakehouse_{role}"), env(f"{prefix}_PASSWORD"),
@@ -240,7 +246,7 @@ def load_settings() -> Settings:
         postgres_db=postgres_db,
         s3_port=s3_port,
         s3_endpoint=env("S3_ENDPOINT", f"http://localhost:{s3_port}"),
-        s3_access_key=env("S3_ACCESS_KEY", "lakehouse"),
+        s3_access_key=env("S3_ACCESS_KEY", IDENTITY_DEFAULTS["S3_ACCESS_KEY"]),
         s3_secret_key=env("S3_SECRET_KEY"),
         s3_bucket=env("S3_BUCKET", "lakehouse"),
         s3_region=env("S3_REGION", "us-east-1"),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from smartmeter.config import ENV_FILE, REPO_ROOT, Settings, env
+from smartmeter.config import ENV_FILE, IDENTITY_DEFAULTS, REPO_ROOT, Settings, env
 from smartmeter.errors import LakehouseError
 
 EXAMPLE_FILE = REPO_ROOT / ".env.example"
@@ -25,21 +25,27 @@ SECRETS = (
 
 
 def ensure_env_file(path: Path = ENV_FILE, environ: Mapping[str, str] = os.environ) -> list[str]:
-    """Append a random value to `path` (0600, created if missing) for every secret that neither
-    it nor `environ` sets; returns the names written. Ports and other settings are left alone."""
+    """Append to `path` (0600, created if missing) a random value for every secret, and the default
+    for every identity the compose file needs (IDENTITY_DEFAULTS), that neither it nor `environ`
+    sets; returns the names written. Ports and other settings are left alone."""
     existing = dotenv_values(path) if path.is_file() else {}
-    missing = [name for name in SECRETS if not environ.get(name) and not existing.get(name)]
+
+    def unset(name: str) -> bool:
+        return not environ.get(name) and not existing.get(name)
+
+    values = {name: secrets.token_urlsafe(24) for name in SECRETS if unset(name)}
+    values.update({name: default for name, default in IDENTITY_DEFAULTS.items() if unset(name)})
     # Created 0600, and tightened if an older one is not: it holds credentials.
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "a") as out:
         os.fchmod(out.fileno(), 0o600)
-        if missing:
+        if values:
             text = path.read_text() if path.stat().st_size else ""
             if text and not text.endswith("\n"):
                 out.write("\n")
-            out.write("# Random secrets written by ./lakehouse setup/up (smartmeter/security.py); change them here.\n")
-            out.writelines(f"{name}={secrets.token_urlsafe(24)}\n" for name in missing)
-    return missing
+            out.write("# Written by ./lakehouse setup/up (smartmeter/security.py): random secrets; change them here.\n")
+            out.writelines(f"{name}={value}\n" for name, value in values.items())
+    return list(values)
 
 
 def example_values() -> dict[str, str]:

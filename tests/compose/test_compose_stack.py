@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from smartmeter import compose
-from smartmeter.config import REPO_ROOT
+from smartmeter.config import REPO_ROOT, TRINO_ADMIN_USER
 from smartmeter.trino_sql import query
 from tests.helpers.dashboards import Api
 from tests.helpers.pipeline import IsolatedPipeline, State, assert_matches_oracle, consume_all, consume_recorded, snapshot
@@ -112,7 +112,9 @@ def test_the_seed_readme_commands_work(settings, stack):
     consumed = ok(run("docker", "exec", "kafka-kraft", "/opt/kafka/bin/kafka-console-consumer.sh", "--topic", TELEMETRY,
                       "--bootstrap-server", "localhost:9092", "--from-beginning", "--max-messages", "10"))
     assert len(consumed.splitlines()) == 10
-    devices = ok(run("docker", "exec", "trino-coordinator", "trino", "--execute", "select count(*) from postgresql.public.devices"))
+    # Master data is the admin's to read (trino-config/etc/rules.json), as setup's hint says.
+    devices = ok(run("docker", "exec", "trino-coordinator", "trino", "--user", TRINO_ADMIN_USER, "--execute",
+                     "select count(*) from postgresql.public.devices"))
     assert devices.strip().strip('"') == str(len(stack.device_customers))
     info = json.loads(ok(run("curl", "-sf", f"http://localhost:{settings.trino_port}/v1/info")))
     assert info["starting"] is False

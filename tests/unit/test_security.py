@@ -10,16 +10,18 @@ import pytest
 from dotenv import dotenv_values
 
 from smartmeter import config
-from smartmeter.config import REPO_ROOT, TRINO_ADMIN_USER, TRINO_DBT_USER, load_settings
+from smartmeter.config import IDENTITY_DEFAULTS, REPO_ROOT, TRINO_ADMIN_USER, TRINO_DBT_USER, load_settings
 from smartmeter.security import SECRETS, ensure_env_file, example_values, exposure_problems
 
 
 def test_first_setup_writes_every_secret_at_random_with_mode_0600(tmp_path):
     env_file = tmp_path / ".env"
     written = ensure_env_file(env_file, environ={})
-    assert written == list(SECRETS)
+    assert written == [*SECRETS, *IDENTITY_DEFAULTS]
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     values = dotenv_values(env_file)
+    # The compose file requires these names too; they are not secret.
+    assert {name: values[name] for name in IDENTITY_DEFAULTS} == IDENTITY_DEFAULTS
     assert all(len(values[name]) >= 24 for name in SECRETS)
     assert len({values[name] for name in SECRETS}) == len(SECRETS), "every secret is its own"
     again = ensure_env_file(env_file, environ={})
