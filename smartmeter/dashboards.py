@@ -323,6 +323,9 @@ def install(layout: Layout) -> Path:
     return venv
 
 
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
 def environment(settings: Settings, layout: Layout, base: dict[str, str]) -> dict[str, str]:
     """What every Superset process reads (superset-config/superset_config.py, the database file):
     its own secrets and, of the stack's, only the analyst's Trino password (TRINO_AUTH=password)."""
@@ -340,8 +343,9 @@ def environment(settings: Settings, layout: Layout, base: dict[str, str]) -> dic
         raise LakehouseError(f"set {', '.join(missing)} in .env (./lakehouse up writes every secret .env lacks)")
     return {
         # The stack's other secrets (PostgreSQL's admin and other roles, S3, Trino's dbt and admin
-        # users, the internal secret) stay out of Superset's processes.
-        **{name: value for name, value in base.items() if name not in SECRETS},
+        # users, the internal secret) stay out of Superset's processes. So do the CA bundle
+        # variables: requests lets them replace the driver's TRINO_CERT (requests#3829).
+        **{name: value for name, value in base.items() if name not in (*SECRETS, *CA_BUNDLE_VARIABLES)},
         **required,
         **trino,
         "SUPERSET_CONFIG_PATH": str(SUPERSET_CONFIG),

@@ -102,8 +102,11 @@ def test_superset_gets_its_own_secrets_and_queries_trino_as_the_analyst(tmp_path
     from smartmeter.native.services import Superset
 
     secrets = _superset_secrets(monkeypatch)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
     settings = load_settings()
     env = Superset().environment(Context(settings=settings, layout=Layout(tmp_path)))
+    assert not {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"} & set(env), "they would replace TRINO_CERT in requests"
     own = {"SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "POSTGRES_SUPERSET_PASSWORD"}
     assert {name for name, value in env.items() if value in secrets.values()} == own, "no other secret of the stack"
     assert env["POSTGRES_SUPERSET_USER"] == "lakehouse_superset" and env["SUPERSET_DB"] == "superset"
