@@ -11,14 +11,19 @@
 \getenv simulator_password POSTGRES_SIMULATOR_PASSWORD
 \getenv pipeline_user POSTGRES_PIPELINE_USER
 \getenv pipeline_password POSTGRES_PIPELINE_PASSWORD
+\getenv superset_user POSTGRES_SUPERSET_USER
+\getenv superset_password POSTGRES_SUPERSET_PASSWORD
 
-SELECT format('CREATE ROLE %I', name) FROM unnest(ARRAY[:'trino_user', :'iceberg_user', :'simulator_user', :'pipeline_user']) AS name
+SELECT format('CREATE ROLE %I', name) FROM unnest(ARRAY[:'trino_user', :'iceberg_user', :'simulator_user', :'pipeline_user', :'superset_user']) AS name
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name) \gexec
 -- Attributes and passwords are set on every run, so a changed .env takes effect on the next up.
 ALTER ROLE :"trino_user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'trino_password';
 ALTER ROLE :"iceberg_user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'iceberg_password';
 ALTER ROLE :"simulator_user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'simulator_password';
 ALTER ROLE :"pipeline_user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'pipeline_password';
+-- Apache Superset's metadata (the dashboards): it owns its own database (07-superset.sql) and
+-- cannot connect to this one; its dashboards read the lakehouse through Trino, as the analyst.
+ALTER ROLE :"superset_user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'superset_password';
 
 -- The master-data database: only the project's roles connect; nobody but the admin creates.
 SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database()) \gexec
@@ -51,3 +56,10 @@ FROM pg_sequences WHERE schemaname = 'pipeline' AND NOT EXISTS (
     -- Sequences owned by a column follow their table.
     SELECT FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
     WHERE c.relname = sequencename AND d.deptype = 'a' AND c.relnamespace = 'pipeline'::regnamespace) \gexec
+
+-- Trino's postgresql catalog also reads the pipeline's record for the Pipeline dashboard: runs,
+-- gaps and state (trino-config/etc/rules.json shows analysts runs, gaps and only the loop's
+-- heartbeat of state). Nothing else of the schema, and no writes.
+GRANT USAGE ON SCHEMA pipeline TO :"trino_user";
+REVOKE ALL ON ALL TABLES IN SCHEMA pipeline FROM :"trino_user";
+GRANT SELECT ON pipeline.runs, pipeline.gaps, pipeline.state TO :"trino_user";

@@ -29,11 +29,13 @@ from dataclasses import dataclass
 
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
 
-from smartmeter.config import ENV_FILE, REPO_ROOT, TOPICS, TRINO_ADMIN_USER, env_int, load_settings
+from smartmeter.config import ENV_FILE, REPO_ROOT, TOPICS, TRINO_ADMIN_USER, env_bool, env_int, load_settings
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
-ONE_SHOT_SERVICES = frozenset({"objectstore-init"})
+ONE_SHOT_SERVICES = frozenset({"objectstore-init", "superset-init"})
 """Services that run once and exit; they are done when they exited 0 (no healthcheck)."""
+DASHBOARD_SERVICES = frozenset({"superset-init", "superset"})
+"""Left out when LAKEHOUSE_DASHBOARDS=false."""
 ALL_PROFILES = ("cluster",)
 """Profiles `down` includes, so a fresh setup also removes Trino workers started with --profile cluster."""
 MIN_COMPOSE_VERSION = (2, 20)
@@ -156,10 +158,12 @@ def service_state(service: str, containers: Sequence[dict]) -> ServiceState:
     return ServiceState(service, worst[0], ", ".join(part for part in (worst[1], count) if part))
 
 
-def expected_services() -> list[str]:
-    """The services of the active profiles (COMPOSE_PROFILES is honoured by compose itself)."""
-    out = _check(_compose("config", "--services"), "docker compose config --services")
-    return [line.strip() for line in out.splitlines() if line.strip()]
+def expected_services(*flags: str, dashboards: bool = True) -> list[str]:
+    """The services of the active profiles (COMPOSE_PROFILES is honoured by compose itself), without
+    Superset's when dashboards are off."""
+    out = _check(_compose(*flags, "config", "--services"), "docker compose config --services")
+    dashboards = dashboards and env_bool("LAKEHOUSE_DASHBOARDS", True)
+    return [name for line in out.splitlines() if (name := line.strip()) and (dashboards or name not in DASHBOARD_SERVICES)]
 
 
 def containers() -> list[dict]:
@@ -301,6 +305,8 @@ def endpoints() -> list[tuple[str, str]]:
         ("PostgreSQL", f"postgresql://{s.postgres_user}@localhost:{s.postgres_port}/{s.postgres_db}"),
         ("S3 API", f"http://localhost:{s.s3_port} (bucket {s.s3_bucket}; S3Proxy has no web console)"),
         ("dbt loop", "docker logs -f dbt-transformations"),
+        ("Dashboards", f"http://localhost:{s.superset_port} (Superset; user {s.superset_admin_user}, "
+                       "password SUPERSET_ADMIN_PASSWORD in .env)"),
     ]
 
 
@@ -331,7 +337,7 @@ def setup() -> int:
         services = expected_services()
         step_services = services
         # On failure, the logs shown are those of the services that are not healthy (see below).
-        _check(_compose("up", "-d", "--build", capture=False, timeout_s=None), "docker compose up -d")
+        _check(_compose("up", "-d", "--build", *services, capture=False, timeout_s=None), "docker compose up -d")
 
         _say(f"[3/5] waiting for healthchecks (timeout {_health_timeout():.0f}s)")
         wait_healthy(services, _health_timeout())
@@ -363,27 +369,34 @@ def setup() -> int:
         return 130
 
 
+ROLE_SCRIPTS = ("05-roles.sql", "06-iceberg-owner.sql", "07-superset.sql")
+"""postgres-init/ files that are idempotent and applied on every up (the rest create data)."""
+
+
 def apply_roles() -> None:
-    """The least-privilege roles on every up, as native mode does: the image runs postgres-init/
-    on an empty volume only, so this migrates a volume made before them (over the container's
-    socket, which the image trusts)."""
-    script = ('psql -v ON_ERROR_STOP=1 -q -X -U "$POSTGRES_USER" -d "$POSTGRES_DB" '
-              "-f /docker-entrypoint-initdb.d/05-roles.sql -f /docker-entrypoint-initdb.d/06-iceberg-owner.sql")
+    """The least-privilege roles (Superset's role and database included) on every up, as native
+    mode does: the image runs postgres-init/ on an empty volume only, so this migrates a volume
+    made before them (over the container's socket, which the image trusts). One psql per file:
+    a file may \\connect to another database."""
+    script = " && ".join(f'psql -v ON_ERROR_STOP=1 -q -X -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f /docker-entrypoint-initdb.d/{name}'
+                         for name in ROLE_SCRIPTS)
     _check(_compose("exec", "-T", "postgres", "sh", "-c", script), "applying PostgreSQL roles", ["postgres"])
 
 
-def up(profiles: Sequence[str] = ()) -> int:
+def up(profiles: Sequence[str] = (), dashboards: bool = True) -> int:
     """Start, keeping data (volumes), and wait for the healthchecks."""
     services: list[str] = []
     try:
         preflight()
         flags = [arg for p in profiles for arg in ("--profile", p)]
-        services = expected_services() if not flags else [
-            line.strip() for line in _check(_compose(*flags, "config", "--services"), "config").splitlines() if line.strip()
-        ]
-        _check(_compose(*flags, "up", "-d", capture=False, timeout_s=None), "docker compose up -d")
-        wait_healthy(services, _health_timeout())
+        services = expected_services(*flags, dashboards=dashboards)
+        # PostgreSQL and its roles first: the other services log in with those roles, and a volume
+        # made before them (or before the dashboards) lacks some; superset-init would fail.
+        _check(_compose(*flags, "up", "-d", "postgres", capture=False, timeout_s=None), "docker compose up -d postgres")
+        wait_healthy(["postgres"], _health_timeout())
         apply_roles()
+        _check(_compose(*flags, "up", "-d", *services, capture=False, timeout_s=None), "docker compose up -d")
+        wait_healthy(services, _health_timeout())
         _print_endpoints()
         return 0
     except ComposeError as exc:
@@ -415,6 +428,11 @@ def status() -> bool:
         all_ready &= st.ready
         _say(f"{service:<22} {st.state:<10} {st.detail}")
     return all_ready
+
+
+def run_once(service: str) -> int:
+    """A one-shot service again (superset-init: migrations and the dashboards import)."""
+    return subprocess.call(compose_command("run", "--rm", service), cwd=REPO_ROOT)
 
 
 def logs(service: str, lines: int = 100, follow: bool = False) -> int:

@@ -24,7 +24,7 @@ DEFAULT_TIMEZONE = "Europe/Berlin"
 # the README lists them (tests/unit/test_compose_structure.py keeps the three in step).
 DEFAULT_PORTS = {
     "KAFKA_PORT": 19092, "KAFKA_CONTROLLER_PORT": 19093, "KAFKA_UI_PORT": 8080, "TRINO_PORT": 8081,
-    "POSTGRES_PORT": 5432, "S3_PORT": 9000,
+    "POSTGRES_PORT": 5432, "S3_PORT": 9000, "SUPERSET_PORT": 8088,
 }
 # Kafka topics both modes create at setup: the pipeline's two, and a pair the integration tests
 # and benchmarks fill, so they never touch the data a user produced.
@@ -42,8 +42,11 @@ LOOPBACK = "127.0.0.1"
 TRINO_DBT_USER = "dbt"
 TRINO_ADMIN_USER = "admin"
 # The PostgreSQL roles of the stack (postgres-init/05-roles.sql): the admin (the bootstrap
-# superuser, POSTGRES_USER) runs setup only; the others are what the services log in as.
-POSTGRES_ROLES = ("admin", "trino", "iceberg", "simulator", "pipeline")
+# superuser, POSTGRES_USER) runs setup only; the others are what the services log in as
+# (superset: the dashboards' metadata database, postgres-init/07-superset.sql).
+POSTGRES_ROLES = ("admin", "trino", "iceberg", "simulator", "pipeline", "superset")
+# Databases of the lakehouse besides POSTGRES_DB; SUPERSET_DB must be none of them.
+RESERVED_DATABASES = ("postgres", "template0", "template1", "iceberg_catalog")
 
 
 def environment() -> dict[str, str]:
@@ -145,6 +148,14 @@ class Settings:
     maintenance_interval_s: int
     snapshot_retention: str
     disk_warn_free_pct: int
+    # Dashboards (Apache Superset, smartmeter/dashboards.py).
+    dashboards: bool
+    superset_port: int
+    superset_workers: int
+    superset_admin_user: str
+    superset_admin_password: str
+    superset_secret_key: str
+    superset_db: str
 
     @property
     def trino_scheme(self) -> str:
@@ -208,6 +219,11 @@ def load_settings() -> Settings:
         prefix = f"POSTGRES_{role.upper()}"
         postgres_roles[role] = Credentials(env(f"{prefix}_USER", f"lakehouse_{role}"), env(f"{prefix}_PASSWORD"),
                                            f"{prefix}_PASSWORD")
+    postgres_db = env("POSTGRES_DB", "lakehouse")
+    # Superset's role owns this database and takes over what is in it (postgres-init/07-superset.sql).
+    superset_db = env("SUPERSET_DB", "superset")
+    if superset_db in (postgres_db, *RESERVED_DATABASES):
+        raise LakehouseError(f"SUPERSET_DB={superset_db!r} is a database of the lakehouse: give Superset a database of its own")
     return Settings(
         home=home,
         kafka_port=kafka_port,
@@ -227,7 +243,7 @@ def load_settings() -> Settings:
         postgres_user=postgres_roles["admin"].user,
         postgres_password=postgres_roles["admin"].password,
         postgres_roles=postgres_roles,
-        postgres_db=env("POSTGRES_DB", "lakehouse"),
+        postgres_db=postgres_db,
         s3_port=s3_port,
         s3_endpoint=env("S3_ENDPOINT", f"http://localhost:{s3_port}"),
         s3_access_key=env("S3_ACCESS_KEY", IDENTITY_DEFAULTS["S3_ACCESS_KEY"]),
@@ -245,4 +261,11 @@ def load_settings() -> Settings:
         maintenance_interval_s=env_int("PIPELINE_MAINTENANCE_INTERVAL", 3600),
         snapshot_retention=env("ICEBERG_SNAPSHOT_RETENTION", "1d"),
         disk_warn_free_pct=env_int("DISK_WARN_FREE_PCT", 10),
+        dashboards=env_bool("LAKEHOUSE_DASHBOARDS", True),
+        superset_port=env_port("SUPERSET_PORT"),
+        superset_workers=env_int("SUPERSET_WORKERS", 2),
+        superset_admin_user=env("SUPERSET_ADMIN_USER", "admin"),
+        superset_admin_password=env("SUPERSET_ADMIN_PASSWORD"),
+        superset_secret_key=env("SUPERSET_SECRET_KEY"),
+        superset_db=superset_db,
     )

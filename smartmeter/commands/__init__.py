@@ -4,6 +4,7 @@ included, to another tool (dbt, the Trino CLI, pytest); PASSTHROUGH is their hel
 
 from smartmeter.commands import (
     catch_up,
+    dashboards,
     dbt,
     down,
     logs,
@@ -18,4 +19,4 @@ from smartmeter.commands import (
     up,
 )
 
-COMMANDS = (setup, up, down, status, logs, sql, trino, dbt, catch_up, pipeline, maintain, stop_service, test)
+COMMANDS = (setup, up, down, status, logs, sql, trino, dbt, catch_up, pipeline, maintain, dashboards, stop_service, test)

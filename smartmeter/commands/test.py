@@ -5,10 +5,13 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from smartmeter.config import REPO_ROOT
 from smartmeter.errors import LakehouseError
 
+# Debian's chromium: the browser tests/helpers/dashboards.py drives.
+CHROMIUM = Path("/usr/bin/chromium")
 NAME = "test"
 # cli.py writes missing secrets to .env first: a fresh checkout (CI) sets the stack up here.
 STARTS_STACK = True
@@ -41,14 +44,18 @@ def run(args, settings) -> int:
 
 
 def _ensure_test_tools() -> None:
-    """Tools the test suite needs beyond the venv: shellcheck and a Docker Compose v2 to validate with."""
-    if shutil.which("shellcheck") is None:
+    """Tools the test suite needs beyond the venv: shellcheck, Debian's chromium for the dashboards'
+    browser tests (playwright drives it; it downloads no browser), and a Docker Compose v2 to
+    validate with."""
+    missing = [package for package, found in (("shellcheck", shutil.which("shellcheck")), ("chromium", CHROMIUM.exists()))
+               if not found]
+    if missing:
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            raise LakehouseError("the tests need shellcheck: sudo apt-get install -y shellcheck")
+            raise LakehouseError(f"the tests need {' and '.join(missing)}: sudo apt-get install -y {' '.join(missing)}")
         from smartmeter.native.install import apt_install
 
-        print("installing shellcheck ...", flush=True)
-        apt_install("shellcheck")
+        print(f"installing {', '.join(missing)} ...", flush=True)
+        apt_install(*missing)
     from smartmeter import compose_check
 
     if compose_check.find_compose() is None:

@@ -26,6 +26,16 @@ class Layout:
         return self.home / "data"
 
     @property
+    def superset_venv(self) -> Path:
+        """Superset's own virtualenv; kept across setups, like the downloads."""
+        return self.home / "superset-venv"
+
+    @property
+    def superset_home(self) -> Path:
+        """Superset's state (cache, the imported bundle); wiped with the data its database lives beside."""
+        return self.data / "superset"
+
+    @property
     def logs(self) -> Path:
         return self.home / "logs"
 

@@ -26,6 +26,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from smartmeter import dashboards
 from smartmeter.config import POSTGRES_ROLES, TOPICS, TRINO_ADMIN_USER, Settings, environment
 from smartmeter.errors import LakehouseError
 from smartmeter.native import artifacts
@@ -114,6 +115,9 @@ class Service:
 
     def initialise(self, ctx: Context) -> None:
         """Objects a fresh stack needs (databases, bucket, topics, schemas); idempotent."""
+
+    def before_start(self, ctx: Context) -> None:
+        """Work before supervisord starts it, once the earlier stages are healthy."""
 
     def before_stop(self, ctx: Context) -> None:
         """Work before supervisord sends the stop signal."""
@@ -249,8 +253,9 @@ class Postgres(Service):
         print("  PostgreSQL admin password changed from the example value to the one in .env", flush=True)
 
     def role_env(self, ctx: Context) -> dict[str, str]:
-        """What postgres-init/05-roles.sql and 06-iceberg-owner.sql read (\\getenv)."""
-        values = {"PGPASSWORD": ctx.settings.postgres_password, "POSTGRES_DB": ctx.settings.postgres_db}
+        """What postgres-init/05-roles.sql, 06-iceberg-owner.sql and 07-superset.sql read (\\getenv)."""
+        values = {"PGPASSWORD": ctx.settings.postgres_password, "POSTGRES_DB": ctx.settings.postgres_db,
+                  "SUPERSET_DB": ctx.settings.superset_db}
         for role in POSTGRES_ROLES[1:]:
             credentials = ctx.settings.postgres_credentials(role)
             values[f"POSTGRES_{role.upper()}_USER"] = credentials.user
@@ -638,12 +643,47 @@ class PipelineLoop(Service):
         return f"pipeline loop, log {ctx.layout.log_file(self.name)}"
 
 
+class Superset(Service):
+    """The dashboards: Apache Superset (gunicorn) in its own virtualenv, metadata in PostgreSQL.
+    Its logic (configuration, initialisation, dashboards as code) is in smartmeter/dashboards.py."""
+
+    name = "superset"
+    port_env = "SUPERSET_PORT"
+    stop_wait_s = 30
+
+    def port(self, ctx: Context) -> int:
+        return ctx.settings.superset_port
+
+    def prepare(self, ctx: Context) -> None:
+        dashboards.install(ctx.layout)
+
+    def environment(self, ctx: Context) -> dict[str, str]:
+        return dashboards.environment(ctx.settings, ctx.layout, ctx.env())
+
+    def before_start(self, ctx: Context) -> None:
+        """Migrations, the admin and the dashboards, as compose's superset-init does. Its role and
+        database exist by then: setup and every up apply postgres-init/ (05-roles.sql, 07-superset.sql)."""
+        dashboards.initialise(ctx.layout, self.environment(ctx), ctx.layout.log_file(self.name))
+
+    def command(self, ctx: Context) -> list[str]:
+        return dashboards.serve_command(ctx.settings, ctx.layout)
+
+    def healthy(self, ctx: Context) -> bool:
+        return dashboards.healthy(ctx.settings)
+
+    def timeout_s(self) -> float:
+        return 180.0
+
+    def endpoint(self, ctx: Context) -> str:
+        return f"http://localhost:{self.port(ctx)} (dashboards; user {ctx.settings.superset_admin_user}, password in .env)"
+
+
 CORE_SERVICES: tuple[Service, ...] = (Postgres(), ObjectStore(), Kafka(), TrinoServer())
 
 
 def service_named(name: str) -> Service:
     """A service by its program name (trino-worker-N included)."""
-    for service in (*CORE_SERVICES, PipelineLoop()):
+    for service in (*CORE_SERVICES, PipelineLoop(), Superset()):
         if service.name == name:
             return service
     if name.startswith("trino-worker-") and name.rsplit("-", 1)[1].isdigit():

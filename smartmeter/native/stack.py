@@ -11,7 +11,7 @@ from smartmeter.errors import LakehouseError
 from smartmeter.native import process
 from smartmeter.native.java import find_java_home
 from smartmeter.native.layout import Layout
-from smartmeter.native.services import CORE_SERVICES, Context, PipelineLoop, Service, TrinoServer, service_named
+from smartmeter.native.services import CORE_SERVICES, Context, PipelineLoop, Service, Superset, TrinoServer, service_named
 from smartmeter.native.supervisor import Supervisor
 
 
@@ -53,16 +53,24 @@ def _start(ctx: Context, supervisor: Supervisor, stages: Sequence[Sequence[Servi
             if service.port_env:
                 process.ensure_port_free(service.port(ctx), service.name, service.port_env)
             _say(f"  starting {service.name}")
+            service.before_start(ctx)
             supervisor.start_process(service.name)
         _wait_healthy(ctx, supervisor, stage)
 
 
-def _stages(workers: Sequence[TrinoServer], pipeline: bool) -> list[list[Service]]:
+def _stages(workers: Sequence[TrinoServer], pipeline: bool, dashboards: bool) -> list[list[Service]]:
     postgres, objectstore, kafka, trino = CORE_SERVICES
     stages: list[list[Service]] = [[postgres, objectstore, kafka], [trino, *workers]]
     if pipeline:
         stages.append([PipelineLoop()])
+    if dashboards:
+        stages.append([Superset()])
     return stages
+
+
+def _programs(workers: Sequence[TrinoServer], dashboards: bool) -> list[Service]:
+    """What supervisord knows: without dashboards, Superset is left out (and stopped if it runs)."""
+    return [*CORE_SERVICES, *workers, PipelineLoop(), *([Superset()] if dashboards else [])]
 
 
 def _print_endpoints(ctx: Context, services: Sequence[Service]) -> None:
@@ -83,24 +91,24 @@ def setup(settings: Settings) -> None:
     for path in ctx.layout.wipeable():
         shutil.rmtree(path, ignore_errors=True)
     _say("[2/4] downloading and preparing services (cached after the first run)")
-    for service in CORE_SERVICES:
+    services = _programs([], settings.dashboards)
+    for service in services:
         service.prepare(ctx)
     _say("[3/4] starting services")
-    services = [*CORE_SERVICES, PipelineLoop()]
     supervisor.write_config(ctx, services)
     supervisor.start()
-    _start(ctx, supervisor, _stages([], pipeline=False))
+    _start(ctx, supervisor, _stages([], pipeline=False, dashboards=False))
     _say("[4/4] creating databases, master data, bucket, topics and schemas")
     for service in CORE_SERVICES:
         service.initialise(ctx)
         _say(f"  ✓ {service.name} initialised")
     TrinoServer().wait_schedulable(ctx)
-    _start(ctx, supervisor, [[PipelineLoop()]])
+    _start(ctx, supervisor, _stages([], pipeline=True, dashboards=settings.dashboards)[2:])
     _print_endpoints(ctx, services)
     _say(f"\nLakehouse ready in {time.monotonic() - started:.0f}s. Try: ./lakehouse sql \"show tables from iceberg.marts\"")
 
 
-def up(settings: Settings, *, trino_workers: int | None = None, pipeline: bool = True) -> None:
+def up(settings: Settings, *, trino_workers: int | None = None, pipeline: bool = True, dashboards: bool = True) -> None:
     ctx = make_context(settings)
     if not (ctx.layout.data / "postgres" / "PG_VERSION").exists():
         raise LakehouseError("no lakehouse state yet: run ./initial-setup.sh --native first")
@@ -116,19 +124,21 @@ def up(settings: Settings, *, trino_workers: int | None = None, pipeline: bool =
                 supervisor.remove(extra.name)
                 _say(f"  stopped {extra.name}")
         workers = [TrinoServer(i) for i in range(1, trino_workers + 1)]
-    for service in (*CORE_SERVICES, *workers):
+    dashboards = dashboards and settings.dashboards
+    services = _programs(workers, dashboards)
+    for service in services:
         service.prepare(ctx)
-    services: list[Service] = [*CORE_SERVICES, *workers, PipelineLoop()]
     supervisor.write_config(ctx, services)
     supervisor.start()
-    stages = _stages(workers, pipeline)
+    stages = _stages(workers, pipeline, dashboards)
     _start(ctx, supervisor, stages[:1])
-    # Roles, grants and master-data tables on every up: it migrates a stack made before the
-    # least-privilege roles, and applies passwords changed in .env.
+    # Roles, grants and master-data tables on every up (Superset's role and database too): it
+    # migrates a stack made before the least-privilege roles, and applies passwords changed in .env.
     CORE_SERVICES[0].initialise(ctx)
-    _start(ctx, supervisor, stages[1:])
+    _start(ctx, supervisor, stages[1:2])
     TrinoServer().wait_schedulable(ctx)
-    _print_endpoints(ctx, services if pipeline else services[:-1])
+    _start(ctx, supervisor, stages[2:])
+    _print_endpoints(ctx, [s for s in services if pipeline or not isinstance(s, PipelineLoop)])
     _say(f"\nLakehouse up in {time.monotonic() - started:.1f}s")
 
 
@@ -137,7 +147,7 @@ def down(settings: Settings, *, quiet: bool = False) -> None:
     supervisor = Supervisor(ctx.layout)
     if not supervisor.running():
         return
-    order = [PipelineLoop(), *configured_workers(supervisor), *reversed(CORE_SERVICES)]
+    order = [Superset(), PipelineLoop(), *configured_workers(supervisor), *reversed(CORE_SERVICES)]
     for service in order:
         info = supervisor.info(service.name)
         if info is None or info.state not in ("RUNNING", "STARTING", "BACKOFF"):
@@ -163,8 +173,8 @@ def status(settings: Settings) -> bool:
     """One line per service (state, health, pid, uptime, restarts); True only when all are healthy."""
     ctx = make_context(settings, with_java=False)
     supervisor = Supervisor(ctx.layout)
-    order = [s.name for s in (*CORE_SERVICES, PipelineLoop())]
-    names = sorted(supervisor.programs() or order[:-1], key=lambda n: (order.index(n) if n in order else len(order), n))
+    order = [s.name for s in (*CORE_SERVICES, PipelineLoop(), Superset())]
+    names = sorted(supervisor.programs() or order[:4], key=lambda n: (order.index(n) if n in order else len(order), n))
     restarts = supervisor.restarts()
     all_healthy = True
     for name in names:
@@ -202,7 +212,7 @@ def _duration(seconds: int) -> str:
 
 def known_services(settings: Settings) -> list[str]:
     supervisor = Supervisor(Layout(settings.home))
-    names = supervisor.programs() or [s.name for s in (*CORE_SERVICES, PipelineLoop())]
+    names = supervisor.programs() or [s.name for s in _programs([], settings.dashboards)]
     return list(dict.fromkeys(names))
 
 

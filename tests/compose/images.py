@@ -47,6 +47,7 @@ STAND_INS = {
     "curlimages/curl": "curl",
     "kafbat/kafka-ui": "kafka-ui",
     "python": "python",
+    "apache/superset": "superset",
 }
 
 
@@ -64,11 +65,12 @@ def repository(image: str) -> str:
 
 
 def wanted_images() -> dict[str, str]:
-    """Every image the stack needs, as named: the services' images and the dbt Dockerfile's base."""
+    """Every image the stack needs, as named: the services' images and the bases of the images it builds."""
     services = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]
-    images = sorted({str(svc["image"]) for svc in services.values() if "image" in svc})
-    dockerfile = (REPO_ROOT / "dbt-project" / "Dockerfile").read_text()
-    images += re.findall(r"^FROM\s+(\S+)", dockerfile, re.M)
+    images = {str(svc["image"]) for svc in services.values() if "image" in svc}
+    for build in {(svc["build"]["context"], svc["build"]["dockerfile"]) for svc in services.values() if "build" in svc}:
+        images |= set(re.findall(r"^FROM\s+(\S+)", (REPO_ROOT / build[0] / build[1]).read_text(), re.M))
+    images = sorted(images)
     wanted = {}
     for image in images:
         stand_in = STAND_INS.get(repository(image))
@@ -119,6 +121,11 @@ def _python(context: Path, layout: Layout) -> None:
     shutil.copyfile(bundle, context / "host-ca-certificates.crt")
 
 
+def _superset(context: Path, layout: Layout) -> None:
+    _python(context, layout)
+    shutil.copyfile(REPO_ROOT / "requirements-superset.txt", context / "requirements-superset.txt")
+
+
 @dataclass(frozen=True)
 class Recipe:
     directory: str
@@ -135,6 +142,7 @@ RECIPES = {
     "python": Recipe("python", _python),
     "curl": Recipe("curl"),
     "kafka-ui": Recipe("kafka-ui"),
+    "superset": Recipe("superset", _superset),
 }
 
 

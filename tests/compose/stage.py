@@ -9,7 +9,7 @@ which runs `python -m tests.compose.stage [pytest arguments]`).
 5. everything removed again (containers, networks, volumes, firewall chains, the engine),
    whatever happened; only the image cache stays.
 
-Host ports: KAFKA_PORT, TRINO_PORT, POSTGRES_PORT, S3_PORT and KAFKA_UI_PORT are used as set; one
+Host ports: KAFKA_PORT, TRINO_PORT, POSTGRES_PORT, S3_PORT, KAFKA_UI_PORT and SUPERSET_PORT are used as set; one
 not set takes its default, or a free port when the default is taken (for example by the native
 stack), and the stage says so.
 """
@@ -24,12 +24,13 @@ import sys
 import time
 
 from smartmeter import compose
-from smartmeter.config import REPO_ROOT, load_settings
+from smartmeter.config import DEFAULT_PORTS, REPO_ROOT, load_settings
 from smartmeter.native.layout import Layout
 from tests.compose.engine import Engine, EngineError
 from tests.compose.images import build_all
 
-PORTS = {"KAFKA_PORT": 19092, "TRINO_PORT": 8081, "POSTGRES_PORT": 5432, "S3_PORT": 9000, "KAFKA_UI_PORT": 8080}
+# The host ports compose publishes (the controller's is native mode's only).
+PORTS = {name: port for name, port in DEFAULT_PORTS.items() if name != "KAFKA_CONTROLLER_PORT"}
 
 
 def _free(port: int) -> bool:

@@ -5,9 +5,10 @@ The tests run in order on one stack, each building on the previous one's state:
 2. the seed README's container commands work;
 3. `telemetry_simulator.py --backfill-days 2 --chaos` into the published Kafka port, then
    `docker exec dbt-transformations dbt build`: the marts equal the Python oracle;
-4. the dbt container's own loop (DBT_RUN_INTERVAL short) loads new data by itself;
-5. `docker compose down` then `up` keeps every row, and a rebuild loads nothing twice;
-6. `--profile cluster` starts Trino workers that run part of a query.
+4. Superset (superset-init imported the dashboards) computes a dashboard figure as Trino does;
+5. the dbt container's own loop (DBT_RUN_INTERVAL short) loads new data by itself;
+6. `docker compose down` then `up` keeps every row, and a rebuild loads nothing twice;
+7. `--profile cluster` starts Trino workers that run part of a query.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pytest
 from smartmeter import compose
 from smartmeter.config import REPO_ROOT, TRINO_ADMIN_USER
 from smartmeter.trino_sql import query
+from tests.helpers.dashboards import Api
 from tests.helpers.pipeline import IsolatedPipeline, State, assert_matches_oracle, consume_all, consume_recorded, snapshot
 from tests.helpers.trino import splits_per_node_of_a_scan
 
@@ -138,6 +140,16 @@ def _loop_cycles(settings) -> list[tuple[str, datetime, int | None]]:
     with psycopg2.connect(**settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
         cur.execute("select status, started_at, messages_behind from pipeline.runs where trigger = 'loop' and scope = '' order by run_id")
         return cur.fetchall()
+
+
+def test_superset_shows_the_dashboards_with_the_figures_from_trino(settings, stack):
+    api = Api(settings)
+    slugs = {d["slug"] for d in api.get("/api/v1/dashboard/?q=(page_size:100)")["result"]}
+    assert {"customer-usage", "meter-health", "pipeline"} <= slugs
+    (dataset,) = [d for d in api.get("/api/v1/dataset/?q=(page_size:100)")["result"] if d["table_name"] == "customer_daily_usage"]
+    shown = api.metric(dataset["id"], "energy_kwh")
+    trino = stack.pipeline.query("select sum(total_energy_kwh) from iceberg.marts.customer_usage_summary")[0][0]
+    assert abs(shown - trino) < 1e-6 * max(1.0, trino)
 
 
 def test_the_containers_own_loop_loads_new_data(settings, stack):

@@ -135,6 +135,16 @@ def test_an_analyst_reads_marts_and_staging_and_nothing_else(settings, probe_tab
     # access control allows table procedures to everyone (its check is empty); see README "Security".
     _denied(analyst, "SELECT count(*) FROM postgresql.public.customers")
     _denied(analyst, "SELECT count(*) FROM kafka.\"default\".telemetry_raw")
+    # What the dashboards read besides: the view of meters with their zone (no other intermediate
+    # model), and of the pipeline's record runs, gaps and the loop's heartbeat.
+    assert query(analyst, "SELECT count(*) FROM iceberg.intermediate.int_devices_located")[1][0][0] > 0
+    _denied(analyst, "SELECT count(*) FROM iceberg.intermediate.int_device_hours_aggregated")
+    for table in ("runs", "gaps"):
+        assert query(analyst, f"SELECT count(*) FROM postgresql.pipeline.{table}")[1][0][0] >= 0
+    keys = {row[0] for row in query(analyst, "SELECT state_key FROM postgresql.pipeline.state")[1]}
+    assert keys <= {"loop_heartbeat"}, keys
+    _denied(analyst, "SELECT count(*) FROM postgresql.pipeline.run_offsets")
+    _denied(analyst, "INSERT INTO postgresql.pipeline.state VALUES ('x', 'y', 'z', current_timestamp)")
     # dbt's views (definer rights) read for the analyst what dbt may grant.
     assert query(analyst, "SELECT count(*) FROM iceberg.marts.device_daily_metrics")[1][0][0] > 0
 
@@ -171,7 +181,7 @@ def test_no_project_role_is_a_superuser_and_each_can_log_in(settings):
     assert set(attributes) == set(users.values())
     assert all(value == (False, False, False) for value in attributes.values()), attributes
     for role in users:
-        database = "iceberg_catalog" if role == "iceberg" else None
+        database = {"iceberg": "iceberg_catalog", "superset": settings.superset_db}.get(role)
         psycopg2.connect(**settings.postgres_connect_kwargs(role=role, database=database)).close()
 
 
@@ -198,6 +208,18 @@ def test_each_role_has_exactly_its_rights(settings):
         psycopg2.connect(**settings.postgres_connect_kwargs(role="iceberg")).close()
     with pytest.raises(psycopg2.OperationalError, match="permission denied"):
         psycopg2.connect(**settings.postgres_connect_kwargs(role="simulator", database="iceberg_catalog")).close()
+    # Superset's role owns its metadata database (every table in it) and connects nowhere else;
+    # Trino's role reads the pipeline's record but cannot write it.
+    with pytest.raises(psycopg2.OperationalError, match="permission denied"):
+        psycopg2.connect(**settings.postgres_connect_kwargs(role="superset")).close()
+    with pytest.raises(psycopg2.OperationalError, match="permission denied"):
+        psycopg2.connect(**settings.postgres_connect_kwargs(role="pipeline", database=settings.superset_db)).close()
+    with psycopg2.connect(**settings.postgres_connect_kwargs(role="superset", database=settings.superset_db)) as conn, \
+            conn.cursor() as cur:
+        cur.execute("select count(*) from pg_tables where schemaname = 'public' and tableowner <> current_user")
+        assert cur.fetchone()[0] == 0
+    _pg_denied(settings, "trino", "delete from pipeline.runs")
+    _pg_denied(settings, "trino", "select count(*) from pipeline.run_offsets")
 
 
 # -- exposure --------------------------------------------------------------------------------
@@ -277,6 +299,20 @@ def _active_workers(settings, expected: int, timeout_s: float = 60) -> int:
         if count == expected or time.monotonic() > deadline:
             return count
         time.sleep(2)
+
+
+def test_with_password_authentication_superset_queries_trino_over_https(password_stack):
+    """Superset's connection logs in as the analyst with its password over HTTPS (the restart
+    re-imported it so); a dashboard figure equals Trino's."""
+    from tests.helpers.dashboards import Api
+
+    api = Api(password_stack)
+    (dataset,) = [d for d in api.get("/api/v1/dataset/?q=(page_size:100)")["result"] if d["table_name"] == "pipeline_runs"]
+    sql = "SELECT count(*) FROM postgresql.pipeline.runs WHERE scope = ''"
+    before = query(password_stack.as_trino(ANALYST), sql)[1][0][0]
+    shown = api.metric(dataset["id"], "runs")
+    after = query(password_stack.as_trino(ANALYST), sql)[1][0][0]
+    assert before <= shown <= after
 
 
 def test_with_password_authentication_two_workers_join(password_stack):

@@ -28,7 +28,7 @@ ENV_EXAMPLE = {k: v or "" for k, v in dotenv_values(REPO_ROOT / ".env.example").
 # that moves it (its default is smartmeter.config.DEFAULT_PORTS).
 HOST_PORTS = [("Kafka", "kafka-kraft", "KAFKA_PORT"), ("Kafka UI", "kafka-ui", "KAFKA_UI_PORT"),
               ("Trino", "trino-coordinator", "TRINO_PORT"), ("PostgreSQL", "postgres", "POSTGRES_PORT"),
-              ("S3", "objectstore", "S3_PORT")]
+              ("S3", "objectstore", "S3_PORT"), ("Superset", "superset", "SUPERSET_PORT")]
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
@@ -126,6 +126,10 @@ def test_services_read_the_shared_configuration_files():
     for name in TRINO_SERVICES:
         assert ("./trino-config/etc", environment(name)["TRINO_ETC_DIR"]) in bind_mounts(name), name
     assert ("./dbt-project", environment(DBT_SERVICE)["DBT_PROFILES_DIR"]) in bind_mounts(DBT_SERVICE)
+    for name in ("superset", "superset-init"):
+        assert ("./superset-config/superset_config.py", "/app/pythonpath/superset_config.py") in bind_mounts(name), name
+    init_mounts = set(bind_mounts("superset-init"))
+    assert {("./dashboards", "/app/lakehouse/dashboards"), ("./smartmeter", "/app/lakehouse/smartmeter")} <= init_mounts
 
 
 # --------------------------------------------------------------------------- ports
@@ -305,7 +309,7 @@ def test_dbt_image_runs_the_shared_pipeline_loop_and_routes_dbt_through_the_runn
 # --------------------------------------------------------------------------- health and order
 
 def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies():
-    assert ONE_SHOT == {"objectstore-init"}
+    assert ONE_SHOT == {"objectstore-init", "superset-init"}
     for name, svc in SERVICES.items():
         if name in ONE_SHOT:
             assert not svc.get("ports"), f"{name} is a one-shot and publishes nothing"
@@ -395,3 +399,33 @@ def test_kafka_overrides_only_what_native_mode_overrides():
     # The seed README's `docker exec kafka-kraft ... --bootstrap-server localhost:9092` needs 9092 inside.
     assert listeners["PLAINTEXT"] == "9092"
     assert environment("kafka-ui")["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"] == advertised["PLAINTEXT"]
+
+
+def test_superset_reaches_the_compose_services_with_the_postgres_containers_credentials():
+    for name in ("superset", "superset-init"):
+        env = environment(name)
+        assert env["TRINO_HOST"] == SERVICES["trino-coordinator"]["hostname"]
+        assert env["TRINO_PORT"] == environment("trino-coordinator")["TRINO_HTTP_PORT"]
+        assert env["POSTGRES_HOST"] in SERVICES and env["POSTGRES_PORT"] == "5432"
+        # postgres-init/05-roles.sql and 07-superset.sql make its role and database from the postgres
+        # container's variables.
+        for key in ("SUPERSET_DB", "POSTGRES_SUPERSET_USER", "POSTGRES_SUPERSET_PASSWORD"):
+            assert resolve(env[key]) == resolve(environment("postgres")[key]), f"{name}: {key}"
+        # Trino as the analyst of rules.json, over plain HTTP (compose's Trino has no authentication).
+        assert resolve(env["TRINO_USER"], {}) == "analyst" and env["TRINO_AUTH"] == "none"
+        # Its own secrets only.
+        secrets = {key for key in env if SECRET_KEY.search(key) or key.endswith("_KEY")}
+        assert secrets == {"SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "POSTGRES_SUPERSET_PASSWORD"}, name
+    assert SERVICES["superset-init"]["command"][-3:] == ["-m", "smartmeter.dashboards", "init"]
+    assert SERVICES["superset"]["depends_on"] == {"superset-init": {"condition": "service_completed_successfully"}}
+
+
+def test_superset_image_is_the_official_one_of_native_modes_version_with_its_drivers():
+    lock = dict(line.split("==") for line in (REPO_ROOT / "requirements-superset.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    for name in ("superset", "superset-init"):
+        build = SERVICES[name]["build"]
+        dockerfile = (REPO_ROOT / build["context"] / build["dockerfile"]).read_text()
+        assert re.search(rf"^FROM apache/superset:{re.escape(lock['apache_superset'])}$", dockerfile, re.M), name
+        for driver in ("psycopg2-binary", "trino[sqlalchemy]"):
+            assert f"{driver}=={lock[driver]}" in dockerfile, f"{driver} pinned as in requirements-superset.txt"

@@ -47,23 +47,101 @@ def test_a_service_that_does_not_come_up_shows_why_and_its_log(tmp_path, state, 
 
 
 def test_supervisord_config_restarts_crashes_rotates_logs_and_holds_no_secret(tmp_path, monkeypatch):
-    from smartmeter.native.services import CORE_SERVICES, PipelineLoop
+    from smartmeter.native.services import CORE_SERVICES, PipelineLoop, Superset
     from smartmeter.native.supervisor import render_config
 
     monkeypatch.setenv("POSTGRES_PASSWORD", "s3cret-password")
+    monkeypatch.setenv("SUPERSET_ADMIN_PASSWORD", "s3cret-admin")
+    monkeypatch.setenv("SUPERSET_SECRET_KEY", "s3cret-key")
     ctx = Context(settings=load_settings(), layout=Layout(tmp_path))
-    text = render_config(ctx, [*CORE_SERVICES, PipelineLoop()])
+    text = render_config(ctx, [*CORE_SERVICES, PipelineLoop(), Superset()])
     sections = {name: dict(line.split("=", 1) for line in body.strip().splitlines())
                 for name, body in (part.split("]\n", 1) for part in text.split("[")[1:])}
-    for name in ("postgres", "objectstore", "kafka", "trino", "pipeline"):
+    for name in ("postgres", "objectstore", "kafka", "trino", "pipeline", "superset"):
         program = sections[f"program:{name}"]
         assert program["autorestart"] == "unexpected" and program["exitcodes"] == "0", name
         assert program["stdout_logfile"] == str(tmp_path / "logs" / f"{name}.log")
         assert program["stdout_logfile_maxbytes"] == "50MB" and program["stdout_logfile_backups"] == "3"
     assert sections["program:postgres"]["stopsignal"] == "INT", "fast shutdown"
     assert "smartmeter.native.launch kafka" in sections["program:kafka"]["command"]
-    assert "s3cret-password" not in text
+    assert "smartmeter.native.launch superset" in sections["program:superset"]["command"]
+    assert "s3cret-password" not in text and "s3cret-admin" not in text and "s3cret-key" not in text
     assert sections["eventlistener:restarts"]["events"] == "PROCESS_STATE_EXITED"
+
+
+def _superset_secrets(monkeypatch) -> dict[str, str]:
+    from smartmeter.security import SECRETS
+
+    values = {name: f"s3cret-{name.lower()}" for name in SECRETS}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    for name in ("TRINO_AUTH", "TRINO_USER", "LAKEHOUSE_BIND_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    return values
+
+
+def test_superset_listens_on_the_bind_address_and_reads_the_shared_config(tmp_path, monkeypatch):
+    from smartmeter import dashboards
+    from smartmeter.native.services import Superset
+
+    _superset_secrets(monkeypatch)
+    monkeypatch.setenv("SUPERSET_PORT", "28088")
+    ctx = Context(settings=load_settings(), layout=Layout(tmp_path))
+    command = Superset().command(ctx)
+    assert command[0] == str(tmp_path / "superset-venv" / "bin" / "gunicorn")
+    assert command[command.index("--bind") + 1] == "127.0.0.1:28088"
+    env = Superset().environment(ctx)
+    assert env["SUPERSET_CONFIG_PATH"] == str(dashboards.SUPERSET_CONFIG) and dashboards.SUPERSET_CONFIG.is_file()
+    assert env["SUPERSET_HOME"] == str(tmp_path / "data" / "superset"), "wiped with the rest of the data by a fresh setup"
+    monkeypatch.setenv("LAKEHOUSE_BIND_ADDRESS", "0.0.0.0")
+    command = Superset().command(Context(settings=load_settings(), layout=Layout(tmp_path)))
+    assert command[command.index("--bind") + 1] == "0.0.0.0:28088"
+
+
+def test_superset_gets_its_own_secrets_and_queries_trino_as_the_analyst(tmp_path, monkeypatch):
+    from smartmeter.native.services import Superset
+
+    secrets = _superset_secrets(monkeypatch)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    settings = load_settings()
+    env = Superset().environment(Context(settings=settings, layout=Layout(tmp_path)))
+    assert not {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"} & set(env), "they would replace TRINO_CERT in requests"
+    own = {"SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "POSTGRES_SUPERSET_PASSWORD"}
+    assert {name for name, value in env.items() if value in secrets.values()} == own, "no other secret of the stack"
+    assert env["POSTGRES_SUPERSET_USER"] == "lakehouse_superset" and env["SUPERSET_DB"] == "superset"
+    assert (env["TRINO_USER"], env["TRINO_AUTH"]) == ("analyst", "none") and "TRINO_CERT" not in env
+    # TRINO_AUTH=password: the analyst's password over HTTPS, trusting setup's certificate.
+    monkeypatch.setenv("TRINO_AUTH", "password")
+    settings = load_settings()
+    env = Superset().environment(Context(settings=settings, layout=Layout(tmp_path)))
+    assert {name for name, value in env.items() if value in secrets.values()} == own | {"TRINO_PASSWORD"}
+    assert env["TRINO_PASSWORD"] == secrets["TRINO_PASSWORD"] and env["TRINO_CERT"] == str(settings.trino_certificate)
+
+
+def test_superset_without_its_secrets_says_which_to_set(tmp_path, monkeypatch):
+    from smartmeter.native.services import Superset
+
+    _superset_secrets(monkeypatch)
+    monkeypatch.setenv("SUPERSET_SECRET_KEY", "")
+    with pytest.raises(LakehouseError, match="set SUPERSET_SECRET_KEY in .env"):
+        Superset().environment(Context(settings=load_settings(), layout=Layout(tmp_path)))
+
+
+def test_superset_db_is_never_a_database_of_the_lakehouse(monkeypatch):
+    for name in ("lakehouse", "iceberg_catalog", "postgres"):
+        monkeypatch.setenv("SUPERSET_DB", name)
+        with pytest.raises(LakehouseError, match="a database of its own"):
+            load_settings()
+
+
+def test_every_up_applies_the_role_scripts_that_make_superset_s_role_and_database():
+    from smartmeter import compose
+
+    scripts = {path.name for path in (REPO_ROOT / "postgres-init").glob("*.sql")}
+    assert set(compose.ROLE_SCRIPTS) <= scripts and "07-superset.sql" in compose.ROLE_SCRIPTS
+    roles = (REPO_ROOT / "postgres-init" / "05-roles.sql").read_text()
+    assert 'ALTER ROLE :"superset_user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE' in roles
 
 
 def _fake_java_home(root: Path, version: str) -> Path:
@@ -118,6 +196,7 @@ def test_default_ports_match_the_contract(monkeypatch):
     monkeypatch.setattr(config, "environment", dict)  # no .env, no process environment: the defaults
     settings = load_settings()
     assert (settings.kafka_port, settings.trino_port, settings.postgres_port, settings.s3_port) == (19092, 8081, 5432, 9000)
+    assert settings.superset_port == 8088
     assert settings.kafka_bootstrap_servers == "localhost:19092"
     assert settings.s3_endpoint == "http://localhost:9000"
 
