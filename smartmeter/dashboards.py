@@ -39,6 +39,7 @@ import yaml
 from smartmeter.config import REPO_ROOT, Settings
 from smartmeter.errors import LakehouseError
 from smartmeter.native.layout import Layout
+from smartmeter.trino_sql import CA_BUNDLE_VARIABLES
 
 DASHBOARDS_DIR = REPO_ROOT / "dashboards"
 SUPERSET_CONFIG = REPO_ROOT / "superset-config" / "superset_config.py"
@@ -323,9 +324,6 @@ def install(layout: Layout) -> Path:
     return venv
 
 
-CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-
-
 def environment(settings: Settings, layout: Layout, base: dict[str, str]) -> dict[str, str]:
     """What every Superset process reads (superset-config/superset_config.py, the database file):
     its own secrets and, of the stack's, only the analyst's Trino password (TRINO_AUTH=password)."""
@@ -343,8 +341,8 @@ def environment(settings: Settings, layout: Layout, base: dict[str, str]) -> dic
         raise LakehouseError(f"set {', '.join(missing)} in .env (./lakehouse up writes every secret .env lacks)")
     return {
         # The stack's other secrets (PostgreSQL's admin and other roles, S3, Trino's dbt and admin
-        # users, the internal secret) stay out of Superset's processes. So do the CA bundle
-        # variables: requests lets them replace the driver's TRINO_CERT (requests#3829).
+        # users, the internal secret) stay out of Superset's processes, and so do the CA bundle
+        # variables, which would replace TRINO_CERT.
         **{name: value for name, value in base.items() if name not in (*SECRETS, *CA_BUNDLE_VARIABLES)},
         **required,
         **trino,

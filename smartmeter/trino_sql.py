@@ -9,6 +9,10 @@ from typing import Any
 from smartmeter.config import Settings
 from smartmeter.errors import LakehouseError
 
+# When set, requests lets these replace a client's own certificate (requests#3829): processes
+# that trust only the stack's certificate (dbt, Superset) must not inherit them.
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
 
 def connect(settings: Settings, **kwargs: Any):
     """A DB-API connection: the only place that turns settings into Trino connection options."""
@@ -31,7 +35,7 @@ def auth_kwargs(settings: Settings) -> dict[str, Any]:
 
     session = requests.Session()
     session.verify = str(settings.trino_certificate)
-    # Otherwise REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, when set, replace the certificate (requests#3829).
+    # Otherwise CA_BUNDLE_VARIABLES, when set, replace the certificate.
     session.trust_env = False
     return {"http_scheme": "https", "auth": trino.auth.BasicAuthentication(settings.trino_user, settings.trino_password),
             "http_session": session}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from smartmeter.config import REPO_ROOT, TRINO_DBT_USER, Settings, environment
+from smartmeter.trino_sql import CA_BUNDLE_VARIABLES
 
 DBT_PROJECT = REPO_ROOT / "dbt-project"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -86,8 +87,7 @@ def dbt_environment(settings: Settings, extra: Mapping[str, str] | None = None) 
     if settings.trino_auth == "password" and env["DBT_TARGET"] == "native":
         # The profile's output that logs in with TRINO_PASSWORD over HTTPS (dbt-project/profiles.yml).
         env["DBT_TARGET"] = "native_password"
-        # These would replace the profile's certificate for every request (requests#3829).
-        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        for name in CA_BUNDLE_VARIABLES:
             env.pop(name, None)
     env.update(extra or {})
     return env
