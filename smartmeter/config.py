@@ -26,6 +26,8 @@ DEFAULT_PORTS = {
     "KAFKA_PORT": 19092, "KAFKA_CONTROLLER_PORT": 19093, "KAFKA_UI_PORT": 8080, "TRINO_PORT": 8081,
     "POSTGRES_PORT": 5432, "S3_PORT": 9000, "SUPERSET_PORT": 8088,
 }
+# `./lakehouse docs` serves on the host only (no compose service publishes it).
+DEFAULT_DOCS_PORT = 8580
 # Kafka topics both modes create at setup: the pipeline's two, and a pair the integration tests
 # and benchmarks fill, so they never touch the data a user produced.
 TELEMETRY_TOPIC, FAULT_LOG_TOPIC = "telemetry_raw", "meter_fault_logs"
@@ -156,6 +158,8 @@ class Settings:
     superset_admin_password: str
     superset_secret_key: str
     superset_db: str
+    # dbt's documentation site (`./lakehouse docs`).
+    docs_port: int
 
     @property
     def trino_scheme(self) -> str:
@@ -263,6 +267,7 @@ def load_settings() -> Settings:
         disk_warn_free_pct=env_int("DISK_WARN_FREE_PCT", 10),
         dashboards=env_bool("LAKEHOUSE_DASHBOARDS", True),
         superset_port=env_port("SUPERSET_PORT"),
+        docs_port=env_int("DOCS_PORT", DEFAULT_DOCS_PORT),
         superset_workers=env_int("SUPERSET_WORKERS", 2),
         superset_admin_user=env("SUPERSET_ADMIN_USER", "admin"),
         superset_admin_password=env("SUPERSET_ADMIN_PASSWORD"),

@@ -6,6 +6,7 @@ from smartmeter.commands import (
     catch_up,
     dashboards,
     dbt,
+    docs,
     down,
     logs,
     maintain,
@@ -19,4 +20,4 @@ from smartmeter.commands import (
     up,
 )
 
-COMMANDS = (setup, up, down, status, logs, sql, trino, dbt, catch_up, pipeline, maintain, dashboards, stop_service, test)
+COMMANDS = (setup, up, down, status, logs, sql, trino, dbt, catch_up, pipeline, maintain, docs, dashboards, stop_service, test)

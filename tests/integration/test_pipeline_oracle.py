@@ -16,10 +16,17 @@ The test topics are recreated, so don't run two of these sessions at the same ti
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from smartmeter.commands.docs import site_directory, undocumented
+from smartmeter.config import REPO_ROOT
 from tests.helpers.contract import CONTRACT
 from tests.helpers.pipeline import (
     FAULT_LOG_TEST_TOPIC,
@@ -144,3 +151,42 @@ def test_dbt_tests_and_unit_tests_pass(state):
     result = state.pipeline.lakehouse("dbt", "test", "--select", "stg_telemetry_messages")
     assert "ERROR=0" in result.stdout
 
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_docs_describe_every_model_and_column_and_are_served(state):
+    result = state.pipeline.lakehouse("docs", "--no-serve")
+    assert "every model and column described" in result.stdout, result.stdout
+    site = site_directory(state.pipeline.scoped_settings())
+    manifest = json.loads((site / "manifest.json").read_text())
+    catalog = json.loads((site / "catalog.json").read_text())
+    models = [uid for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"]
+    # The catalog saw every model in the warehouse, so no column escaped the check.
+    assert len(models) >= 20 and set(models) <= set(catalog["nodes"])
+    assert undocumented(manifest, catalog) == []
+
+    port = _free_port()
+    server = subprocess.Popen(state.pipeline.command("docs", "--port", str(port)), cwd=REPO_ROOT,
+                              env=state.pipeline.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/catalog.json", timeout=5) as response:
+                    served = json.load(response)
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "the docs server did not answer in 300 s"
+                time.sleep(2)
+        assert set(served["nodes"]) == set(catalog["nodes"])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            assert "dbt" in response.read().decode().lower()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
