@@ -41,11 +41,12 @@ from smartmeter.trino_sql import query
 
 TELEMETRY_TOPIC, FAULT_LOG_TOPIC = TEST_TOPICS
 SCOPE = "bench"
+ALERTS_TOPIC = f"meter_alerts_{SCOPE}"
 
 
 def scoped(settings: Settings, **changes) -> Settings:
     return dataclasses.replace(settings, dbt_schema_suffix=SCOPE, telemetry_topic=TELEMETRY_TOPIC,
-                               fault_log_topic=FAULT_LOG_TOPIC, **changes)
+                               fault_log_topic=FAULT_LOG_TOPIC, alerts_topic=ALERTS_TOPIC, **changes)
 
 
 # -- memory ------------------------------------------------------------------------------------
@@ -129,7 +130,7 @@ def reset_scope(settings: Settings) -> None:
     with conn.cursor() as cur:
         cur.execute("delete from pipeline.run_offsets where run_id in (select run_id from pipeline.runs where scope = %s)",
                     (SCOPE,))
-        for table in ("runs", "gaps", "state"):
+        for table in ("runs", "gaps", "state", "alert_devices", "alert_offsets"):
             cur.execute(f"delete from pipeline.{table} where scope = %s", (SCOPE,))
     conn.close()
 
@@ -166,7 +167,7 @@ def bench_scale(args, settings: Settings) -> None:
     print(f"== scale: {args.meters:,} meters, {args.days} day(s) at 15 minutes, at most "
           f"{bench.max_messages_per_partition:,} messages per partition per cycle")
     provision(args.meters)
-    recreate_topics(settings, [TELEMETRY_TOPIC, FAULT_LOG_TOPIC], timeout_s=120)
+    recreate_topics(settings, [TELEMETRY_TOPIC, FAULT_LOG_TOPIC, ALERTS_TOPIC], timeout_s=120)
     reset_scope(bench)
     sampler = MemorySampler(settings)
     sampler.start()
@@ -219,11 +220,12 @@ def bench_freshness(args, settings: Settings) -> None:
     print(f"== freshness: {args.meters:,} meters live at a 15-minute cadence for {args.minutes} min, loop every "
           f"{args.interval}s")
     provision(args.meters)
-    recreate_topics(settings, [TELEMETRY_TOPIC, FAULT_LOG_TOPIC], timeout_s=120)
+    recreate_topics(settings, [TELEMETRY_TOPIC, FAULT_LOG_TOPIC, ALERTS_TOPIC], timeout_s=120)
     reset_scope(bench)
     print("  first cycle (builds the scope's tables) ...", flush=True)
     Runner(bench, "manual", progress=lambda _: None).cycle(force=True, capture=True)
     env = {**os.environ, "DBT_SCHEMA_SUFFIX": SCOPE, "TELEMETRY_TOPIC": TELEMETRY_TOPIC, "FAULT_LOG_TOPIC": FAULT_LOG_TOPIC,
+           "ALERTS_TOPIC": ALERTS_TOPIC,
            "DBT_RUN_INTERVAL": str(args.interval), "PIPELINE_MAINTENANCE_INTERVAL": "86400",
            "PIPELINE_FULL_TESTS_INTERVAL": "86400", "DBT_USE_COLORS": "false"}
     log = settings.home / "logs" / "bench-freshness-loop.log"

@@ -69,3 +69,25 @@ CREATE TABLE IF NOT EXISTS pipeline.state (
     updated_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (scope, state_key)
 );
+
+-- Health alerts out (smartmeter/pipeline/alerts.py). The alerts topic is the record of what was
+-- published; these tables are a copy of it: each meter's last published alert, and how far into
+-- the topic (per partition) that copy goes. A run reads the topic from there before it diffs.
+CREATE TABLE IF NOT EXISTS pipeline.alert_devices (
+    scope           text        NOT NULL DEFAULT '',
+    device_id       text        NOT NULL,
+    alert_status    text        NOT NULL CHECK (alert_status IN ('ACTION_REQUIRED', 'CLEARED')),
+    since_date      date        NOT NULL,
+    alert_id        text        NOT NULL,
+    published_at    timestamptz NOT NULL,
+    PRIMARY KEY (scope, device_id)
+);
+
+CREATE TABLE IF NOT EXISTS pipeline.alert_offsets (
+    scope           text    NOT NULL DEFAULT '',
+    topic           text    NOT NULL,
+    topic_id        text    NOT NULL,
+    kafka_partition integer NOT NULL,
+    next_offset     bigint  NOT NULL,
+    PRIMARY KEY (scope, topic, kafka_partition)
+);

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
 
-from smartmeter.config import ENV_FILE, REPO_ROOT, TOPICS, TRINO_ADMIN_USER, env_bool, env_int, load_settings
+from smartmeter.config import ENV_FILE, REPO_ROOT, SETUP_TOPICS, TRINO_ADMIN_USER, env_bool, env_int, load_settings
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ONE_SHOT_SERVICES = frozenset({"objectstore-init", "superset-init"})
@@ -229,14 +229,14 @@ def create_topics() -> None:
     script = "set -e\n" + "".join(
         f"/opt/kafka/bin/kafka-topics.sh --bootstrap-server localhost:9092 --create --if-not-exists "
         f"--topic {topic} --partitions {partitions} --replication-factor 1\n"
-        for topic in TOPICS
+        for topic in SETUP_TOPICS
     )
     _check(_compose("exec", "-T", "kafka-kraft", "bash", "-c", script, timeout_s=300), "creating Kafka topics", ["kafka-kraft"])
     listed = _check(
         _compose("exec", "-T", "kafka-kraft", "/opt/kafka/bin/kafka-topics.sh", "--bootstrap-server", "localhost:9092", "--list"),
         "listing Kafka topics", ["kafka-kraft"],
     )
-    missing = sorted(set(TOPICS) - {line.strip() for line in listed.splitlines()})
+    missing = sorted(set(SETUP_TOPICS) - {line.strip() for line in listed.splitlines()})
     if missing:
         raise ComposeError(f"Kafka topics missing after creation: {', '.join(missing)}", ["kafka-kraft"])
 
@@ -345,7 +345,7 @@ def setup() -> int:
         _say("[4/5] creating Kafka topics and Iceberg schemas, checking master data")
         step_services = ["kafka-kraft"]
         create_topics()
-        _say(f"  ✓ topics: {', '.join(TOPICS)}")
+        _say(f"  ✓ topics: {', '.join(SETUP_TOPICS)}")
         step_services = ["trino-coordinator"]
         create_schemas()
         _say("  ✓ schemas: iceberg.staging, iceberg.marts")
@@ -369,7 +369,7 @@ def setup() -> int:
         return 130
 
 
-ROLE_SCRIPTS = ("05-roles.sql", "06-iceberg-owner.sql", "07-superset.sql")
+ROLE_SCRIPTS = ("04-pipeline.sql", "05-roles.sql", "06-iceberg-owner.sql", "07-superset.sql")
 """postgres-init/ files that are idempotent and applied on every up (the rest create data)."""
 
 

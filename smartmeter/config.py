@@ -28,11 +28,15 @@ DEFAULT_PORTS = {
 }
 # `./lakehouse docs` serves on the host only (no compose service publishes it).
 DEFAULT_DOCS_PORT = 8580
-# Kafka topics both modes create at setup: the pipeline's two, and a pair the integration tests
-# and benchmarks fill, so they never touch the data a user produced.
+# Kafka topics the pipeline loads (Trino's Kafka catalog describes each): its two, and a pair the
+# integration tests and benchmarks fill, so they never touch the data a user produced.
 TELEMETRY_TOPIC, FAULT_LOG_TOPIC = "telemetry_raw", "meter_fault_logs"
 TEST_TOPICS = (f"{TELEMETRY_TOPIC}_test", f"{FAULT_LOG_TOPIC}_test")
 TOPICS = (TELEMETRY_TOPIC, FAULT_LOG_TOPIC, *TEST_TOPICS)
+# Health alerts out (smartmeter/pipeline/alerts.py): written by the pipeline, not loaded by it.
+ALERTS_TOPIC = "meter_alerts"
+# What both modes create at setup.
+SETUP_TOPICS = (*TOPICS, ALERTS_TOPIC)
 
 
 ENV_FILE = REPO_ROOT / ".env"
@@ -142,6 +146,7 @@ class Settings:
     timezone: str
     telemetry_topic: str
     fault_log_topic: str
+    alerts_topic: str
     dbt_schema_suffix: str
     max_messages_per_partition: int
     dbt_auto_run: bool
@@ -257,6 +262,7 @@ def load_settings() -> Settings:
         timezone=env_timezone("LAKEHOUSE_TIMEZONE", DEFAULT_TIMEZONE),
         telemetry_topic=env_identifier("TELEMETRY_TOPIC", TELEMETRY_TOPIC),
         fault_log_topic=env_identifier("FAULT_LOG_TOPIC", FAULT_LOG_TOPIC),
+        alerts_topic=env_identifier("ALERTS_TOPIC", ALERTS_TOPIC),
         dbt_schema_suffix=env_identifier("DBT_SCHEMA_SUFFIX", "", allow_empty=True),
         max_messages_per_partition=env_int("PIPELINE_MAX_MESSAGES_PER_PARTITION", 1_000_000),
         dbt_auto_run=env_bool("DBT_AUTO_RUN", True),

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from smartmeter import dashboards
-from smartmeter.config import POSTGRES_ROLES, TOPICS, TRINO_ADMIN_USER, Settings, environment
+from smartmeter.config import POSTGRES_ROLES, SETUP_TOPICS, TOPICS, TRINO_ADMIN_USER, Settings, environment
 from smartmeter.errors import LakehouseError
 from smartmeter.native import artifacts
 from smartmeter.native.install import postgres_bin_dir
@@ -434,7 +434,7 @@ class Kafka(Service):
         admin = self.admin(ctx)
         partitions = int(ctx.env().get("KAFKA_TOPIC_PARTITIONS", "3"))
         existing = admin.list_topics(timeout=10).topics
-        wanted = [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in TOPICS if t not in existing]
+        wanted = [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in SETUP_TOPICS if t not in existing]
         for topic, future in admin.create_topics(wanted).items() if wanted else []:
             try:
                 future.result(30)

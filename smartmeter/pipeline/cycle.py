@@ -9,7 +9,9 @@ A cycle, with the write lock held for all of it:
      cycle never starts dbt;
   5. otherwise record a run (its id is the batch id), run `dbt build` on what is downstream of
      what changed plus the per-batch guard tests, check that every planned offset landed, and
-     record the outcome.
+     record the outcome;
+  6. after a successful run that left no backlog, publish the meters' health transitions
+     (smartmeter/pipeline/alerts.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from smartmeter.config import Settings
 from smartmeter.errors import LakehouseError, PipelineGapError
 from smartmeter.pipeline import lakehouse
+from smartmeter.pipeline.alerts import AlertPublisher
 from smartmeter.pipeline.dbt import DBT_PROJECT, DbtResult, NodeResult, run_dbt
 from smartmeter.pipeline.lock import WriterLock
 from smartmeter.pipeline.planner import Gap, TopicBatch, plan_topic
@@ -153,6 +156,8 @@ class Runner:
         report.behind = {b.topic: b.behind + (0 if b in landed_batches else b.size) for b in batches}
         problems = self._check_landed(landed_batches, run_id)
         report.status, report.error = self._outcome(result, problems)
+        if report.status == "ok" and not report.total_behind:
+            report.status, report.error = self._publish_alerts(store, run_id)
         if problems:
             self._record_incomplete(store, batches, run_id, problems)
         landed = result.rows("stg_telemetry_messages") + result.rows("stg_fault_log_messages")
@@ -162,6 +167,18 @@ class Runner:
                          error=report.error)
         report.seconds = time.monotonic() - started
         return report
+
+    def _publish_alerts(self, store: PipelineStore, run_id: int) -> tuple[str, str | None]:
+        """Health alerts out (smartmeter/pipeline/alerts.py), once the pipeline has caught up: during
+        a catch-up, days are scored from part of their readings, and would raise alerts that the
+        next batch clears. A run whose alerts did not go out failed, so the next one publishes them."""
+        from trino.exceptions import TrinoQueryError
+
+        try:
+            AlertPublisher(self.settings, self.say).publish(store, run_id)
+        except (LakehouseError, TrinoQueryError) as exc:
+            return "failed", f"alerts not published: {exc}"
+        return "ok", None
 
     def _landing_model(self, batch: TopicBatch) -> str:
         return next(t.landing_model for t in pipeline_topics(self.settings) if t.key == batch.key)

@@ -54,16 +54,22 @@ def _admin(settings: Settings):
                         "log_level": 0})
 
 
+def delete_topics(settings: Settings, names: Sequence[str]) -> None:
+    """Delete those of the topics that exist (Kafka finishes in the background)."""
+    admin = _admin(settings)
+    doomed = [name for name in names if name in admin.list_topics(timeout=15).topics]
+    for future in admin.delete_topics(doomed, operation_timeout=30).values() if doomed else []:
+        future.result()
+
+
 def recreate_topics(settings: Settings, names: Sequence[str], partitions: int = 3, timeout_s: float = 60) -> None:
     """Delete the topics that exist and create all of them empty (for tests and benchmarks, which
     start from nothing). Kafka deletes in the background: creating retries until the names are free."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import NewTopic
 
+    delete_topics(settings, names)
     admin = _admin(settings)
-    doomed = [name for name in names if name in admin.list_topics(timeout=15).topics]
-    for future in admin.delete_topics(doomed, operation_timeout=30).values() if doomed else []:
-        future.result()
     created: set[str] = set()
 
     def create_the_rest() -> None:
@@ -80,6 +86,22 @@ def recreate_topics(settings: Settings, names: Sequence[str], partitions: int = 
 
     Retrying(stop=stop_after_delay(timeout_s), wait=wait_fixed(1), retry=retry_if_exception_type(KafkaException),
              reraise=True)(create_the_rest)
+
+
+def ensure_topics(settings: Settings, names: Sequence[str], partitions: int = 3) -> None:
+    """Create the topics that do not exist yet (a topic the pipeline writes, for a new scope)."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    admin = _admin(settings)
+    missing = [name for name in names if name not in admin.list_topics(timeout=15).topics]
+    for name, future in admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1)
+                                             for n in missing]).items() if missing else []:
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise LakehouseError(f"cannot create Kafka topic {name}: {exc.args[0].str()}") from exc
 
 
 def describe_topics(settings: Settings, names: Sequence[str], timeout_s: float = 15) -> dict[str, TopicState]:

@@ -561,6 +561,8 @@ class IsolatedPipeline:
         self.staging = f"staging_{self.suffix}"
         self.intermediate = f"intermediate_{self.suffix}"
         self.marts = f"marts_{self.suffix}"
+        # Each scope publishes its health alerts to a topic of its own (created on first use).
+        self.alerts_topic = f"meter_alerts_{self.suffix}"
 
     # -- Trino -----------------------------------------------------------------------------------
     def query(self, sql: str) -> list[tuple]:
@@ -597,6 +599,12 @@ class IsolatedPipeline:
             except Exception:  # noqa: BLE001 - best effort
                 pass
         self.forget_runs()
+        try:
+            from smartmeter.pipeline.topics import delete_topics
+
+            delete_topics(self.settings, [self.alerts_topic])
+        except Exception:  # noqa: BLE001 - best effort
+            pass
 
     def forget_runs(self) -> None:
         """Remove this scope's record (runs, offsets, gaps, state) from PostgreSQL."""
@@ -605,7 +613,7 @@ class IsolatedPipeline:
         with psycopg2.connect(**self.settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
             cur.execute("delete from pipeline.run_offsets where run_id in (select run_id from pipeline.runs where scope = %s)",
                         (self.suffix,))
-            for table in ("runs", "gaps", "state"):
+            for table in ("runs", "gaps", "state", "alert_devices", "alert_offsets"):
                 cur.execute(f"delete from pipeline.{table} where scope = %s", (self.suffix,))
 
     def runs(self) -> list[tuple]:
@@ -624,6 +632,7 @@ class IsolatedPipeline:
             "DBT_SCHEMA_SUFFIX": self.suffix,
             "TELEMETRY_TOPIC": self.telemetry_topic,
             "FAULT_LOG_TOPIC": self.fault_log_topic,
+            "ALERTS_TOPIC": self.alerts_topic,
             "TRINO_HOST": self.settings.trino_host,
             "TRINO_PORT": str(self.settings.trino_port),
             "TRINO_USER": self.settings.trino_user,
@@ -696,7 +705,7 @@ class IsolatedPipeline:
         import dataclasses
 
         return dataclasses.replace(self.settings, dbt_schema_suffix=self.suffix, telemetry_topic=self.telemetry_topic,
-                                   fault_log_topic=self.fault_log_topic)
+                                   fault_log_topic=self.fault_log_topic, alerts_topic=self.alerts_topic)
 
     def run_and_kill(self, args: Sequence[str], after_marker: str, timeout_s: float = 900) -> str:
         """Start `./lakehouse ARGS`, SIGKILL it (runner and dbt) as soon as its output shows

@@ -79,7 +79,7 @@ STUB = textwrap.dedent('''\
         rest = [a for a in rest[1:] if a != "-T"]
         service, script = rest[0], " ".join(rest[1:])
         if service == "kafka-kraft" and "--list" in script:
-            print("\\n".join(["telemetry_raw", "meter_fault_logs", "telemetry_raw_test", "meter_fault_logs_test"]))
+            print("\\n".join(["telemetry_raw", "meter_fault_logs", "telemetry_raw_test", "meter_fault_logs_test", "meter_alerts"]))
         elif service == "postgres":
             print("2" if "iceberg_catalog" in script else "3 5 10")
         elif service == "trino-coordinator":
