@@ -1,9 +1,9 @@
 """Health alerts out. After every successful run, each meter whose status moved into or out of
 ACTION_REQUIRED is published once to the alerts topic (ALERTS_TOPIC, default meter_alerts).
 
-A meter requires action when it is UNHEALTHY on its latest scored day in `device_health` (the
-status that makes its customer ACTION_REQUIRED in `customer_usage_summary`); it is CLEARED when
-that day is HEALTHY or DEGRADED after an alert.
+A meter requires action when it is UNHEALTHY on its latest complete local day in `device_health`
+(the status that makes its customer ACTION_REQUIRED in `customer_usage_summary`); it is CLEARED
+when that day is HEALTHY or DEGRADED after an alert.
 
 Exactly once without Kafka transactions: the topic itself is the record of what was published.
 PostgreSQL keeps a copy of it (pipeline.alert_devices: each meter's last published alert) and how
@@ -168,29 +168,39 @@ class AlertPublisher:
 
     # -- the diff --------------------------------------------------------------------------------
     def transitions(self, trino: TrinoSession, run_id: int, watermark: int) -> list[Alert]:
-        """Meters scored since `watermark` whose latest day disagrees with their published alert."""
+        """Meters whose latest complete local day disagrees with their published alert. Today is
+        left out: early in a day every meter looks silent (MISSING_READINGS), which would raise
+        alerts for all of them at each midnight. The days looked at are those rescored since
+        `watermark` and the last two (so a day that completes with no new data for it counts)."""
         health = f'iceberg."{self.settings.schema("marts")}".device_health'
+        devices = f'iceberg."{self.settings.schema("intermediate")}".int_devices_located'
         alerted = self._action_required_devices()
         alerted_sql = ("cast(array[] as array(varchar))" if not alerted
                        else "array[" + ",".join(_literal(d) for d in alerted) + "]")
         rows = trino.rows(f"""
-            with touched as (
-                select device_id, max(reading_date) as reading_date
-                from {health} where batch_id > {int(watermark)} group by device_id
+            with located as (
+                select
+                    device_id,
+                    cast(at_timezone(current_timestamp, coalesce(timezone, {_literal(self.settings.timezone)})) as date)
+                        as local_today
+                from {devices}
             ),
-            recent as (
+            candidates as (
                 select health.*
                 from {health} as health
-                inner join touched
-                    on health.device_id = touched.device_id and health.reading_date >= touched.reading_date
+                inner join located on health.device_id = located.device_id
+                where
+                    (health.batch_id > {int(watermark)} or health.reading_date >= current_date - interval '2' day)
+                    and health.reading_date < located.local_today
             ),
             newest as (
-                select device_id, max(reading_date) as reading_date from recent group by device_id
+                select device_id, max(reading_date) as reading_date from candidates group by device_id
             ),
             latest as (
-                select recent.*
-                from recent
-                inner join newest on recent.device_id = newest.device_id and recent.reading_date = newest.reading_date
+                select candidates.*
+                from candidates
+                inner join newest
+                    on candidates.device_id = newest.device_id and candidates.reading_date = newest.reading_date
             ),
             changed as (
                 select * from latest
