@@ -90,7 +90,7 @@ def recreate_topics(settings: Settings, names: Sequence[str], partitions: int = 
 
 def ensure_topics(settings: Settings, names: Sequence[str], partitions: int = 3, timeout_s: float = 30) -> None:
     """Create the topics that do not exist yet (a topic the pipeline writes, for a new scope), and
-    wait until every partition of each has a leader: a new topic refuses reads until then."""
+    wait until Kafka answers for them."""
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import NewTopic
 
@@ -104,15 +104,10 @@ def ensure_topics(settings: Settings, names: Sequence[str], partitions: int = 3,
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise LakehouseError(f"cannot create Kafka topic {name}: {exc.args[0].str()}") from exc
 
-    def led() -> None:
-        for name in names:
-            topic = admin.list_topics(name, timeout=15).topics[name]
-            if topic.error is not None or not topic.partitions or any(
-                    p.leader < 0 or p.error is not None for p in topic.partitions.values()):
-                raise LakehouseError(f"Kafka topic {name} has no leader for every partition yet")
-
-    Retrying(stop=stop_after_delay(timeout_s), wait=wait_fixed(0.5), retry=retry_if_exception_type(LakehouseError),
-             reraise=True)(led)
+    if missing:
+        # A new topic answers offset requests only once its partitions have leaders.
+        Retrying(stop=stop_after_delay(timeout_s), wait=wait_fixed(0.5), retry=retry_if_exception_type(LakehouseError),
+                 reraise=True)(describe_topics, settings, missing)
 
 
 def describe_topics(settings: Settings, names: Sequence[str], timeout_s: float = 15) -> dict[str, TopicState]:
