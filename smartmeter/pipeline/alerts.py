@@ -85,7 +85,7 @@ class PublishedAlert:
 
 
 class AlertPublisher:
-    """Publishes one scope's alerts; call publish(run_id) with the writer lock held."""
+    """Publishes one scope's alerts; call publish(store, run_id) with the writer lock held."""
 
     def __init__(self, settings: Settings, progress: Callable[[str], None] = print) -> None:
         self.settings = settings
