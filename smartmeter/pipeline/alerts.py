@@ -32,6 +32,8 @@ ACTION_STATUS = "UNHEALTHY"
 # pipeline.state key: the highest batch id of device_health already compared with the alerts.
 WATERMARK_STATE = "alerts_batch_id"
 _DELIVERY_TIMEOUT_S = 60.0
+# Meters per since-date query: keeps its text well under Trino's 1 MB limit.
+_SINCE_CHUNK = 5_000
 
 
 @dataclass(frozen=True)
@@ -171,13 +173,12 @@ class AlertPublisher:
         """Meters whose latest complete local day disagrees with their published alert. Today is
         left out: early in a day every meter looks silent (MISSING_READINGS), which would raise
         alerts for all of them at each midnight. The days looked at are those rescored since
-        `watermark` and the last two (so a day that completes with no new data for it counts)."""
+        `watermark` and the last two (so a day that completes with no new data for it counts).
+        The comparison with the copy happens here, not in SQL: the set of alerted meters can be
+        too large to write into a query."""
         health = f'iceberg."{self.settings.schema("marts")}".device_health'
         devices = f'iceberg."{self.settings.schema("intermediate")}".int_devices_located'
-        alerted = self._action_required_devices()
-        alerted_sql = ("cast(array[] as array(varchar))" if not alerted
-                       else "array[" + ",".join(_literal(d) for d in alerted) + "]")
-        rows = trino.rows(f"""
+        latest = trino.rows(f"""
             with located as (
                 select
                     device_id,
@@ -195,39 +196,40 @@ class AlertPublisher:
             ),
             newest as (
                 select device_id, max(reading_date) as reading_date from candidates group by device_id
-            ),
-            latest as (
-                select candidates.*
-                from candidates
-                inner join newest
-                    on candidates.device_id = newest.device_id and candidates.reading_date = newest.reading_date
-            ),
-            changed as (
-                select * from latest
-                where (device_health_status = '{ACTION_STATUS}') != contains({alerted_sql}, device_id)
             )
             select
-                changed.device_id, changed.customer_id, changed.device_health_status, changed.health_reasons,
-                changed.reading_date, changed.health_score_pct,
-                coalesce(
-                    date_add('day', 1, max(earlier.reading_date) filter (
-                        where (earlier.device_health_status = '{ACTION_STATUS}')
-                            != (changed.device_health_status = '{ACTION_STATUS}'))),
-                    min(earlier.reading_date)
-                ) as since_date
-            from changed
-            inner join {health} as earlier
-                on earlier.device_id = changed.device_id and earlier.reading_date <= changed.reading_date
-            group by 1, 2, 3, 4, 5, 6
-            order by 1
+                candidates.device_id, candidates.customer_id, candidates.device_health_status,
+                candidates.health_reasons, candidates.reading_date, candidates.health_score_pct
+            from candidates
+            inner join newest
+                on candidates.device_id = newest.device_id and candidates.reading_date = newest.reading_date
         """)
+        alerted = set(self._action_required_devices())
+        changed = sorted((row for row in latest if (row[2] == ACTION_STATUS) != (row[0] in alerted)), key=lambda r: r[0])
+        since = {}
+        for chunk in (changed[i:i + _SINCE_CHUNK] for i in range(0, len(changed), _SINCE_CHUNK)):
+            values = ", ".join(f"({_literal(row[0])}, date '{row[4].isoformat()}', {str(row[2] == ACTION_STATUS).lower()})"
+                               for row in chunk)
+            since.update(trino.rows(f"""
+                select
+                    changed.device_id,
+                    coalesce(
+                        date_add('day', 1, max(earlier.reading_date) filter (
+                            where (earlier.device_health_status = '{ACTION_STATUS}') != changed.is_action)),
+                        min(earlier.reading_date)
+                    )
+                from (values {values}) as changed (device_id, reading_date, is_action)
+                inner join {health} as earlier
+                    on earlier.device_id = changed.device_id and earlier.reading_date <= changed.reading_date
+                group by changed.device_id
+            """))
         now = datetime.now(UTC)
         return [
             Alert(device_id=device_id, customer_id=customer_id,
                   status=ACTION_REQUIRED if status == ACTION_STATUS else CLEARED, health_status=status,
-                  reasons=reasons.split(",") if reasons else [], since_date=since_date, reading_date=reading_date,
+                  reasons=reasons.split(",") if reasons else [], since_date=since[device_id], reading_date=reading_date,
                   health_score_pct=float(score) if score is not None else None, run_id=run_id, published_at=now)
-            for device_id, customer_id, status, reasons, reading_date, score, since_date in rows
+            for device_id, customer_id, status, reasons, reading_date, score in changed
         ]
 
     def produce(self, alerts: Sequence[Alert]) -> None:
