@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 
 from smartmeter.config import Settings
 from smartmeter.errors import LakehouseError
+from smartmeter.pipeline.lakehouse import table_exists
 from smartmeter.pipeline.store import PipelineStore, connect
 from smartmeter.pipeline.topics import describe_topics, ensure_topics
 from smartmeter.trino_sql import TrinoSession
@@ -263,12 +264,10 @@ class AlertPublisher:
         ensure_topics(self.settings, [self.topic])
         self.sync()
         watermark = int(store.get_state(WATERMARK_STATE) or 0)
+        if not table_exists(self.settings, "device_health", "marts"):
+            return []
         with TrinoSession(self.settings) as trino:
             health = f'iceberg."{self.settings.schema("marts")}".device_health'
-            exists = trino.scalar("select count(*) from iceberg.information_schema.tables where table_schema = "
-                                  f"'{self.settings.schema('marts')}' and table_name = 'device_health'")
-            if not exists:
-                return []
             newest = trino.rows(f"select max(batch_id) from {health}")[0][0]
             if newest is None or newest <= watermark:
                 return []

@@ -15,9 +15,9 @@ def _table(settings: Settings, model: str, suffix: str = "") -> str:
     return f'iceberg."{settings.schema("staging")}"."{model}{suffix}"'
 
 
-def table_exists(settings: Settings, model: str) -> bool:
+def table_exists(settings: Settings, model: str, base: str = "staging") -> bool:
     rows = query(settings, "select count(*) from iceberg.information_schema.tables "
-                           f"where table_schema = '{settings.schema('staging')}' and table_name = '{model}'")[1]
+                           f"where table_schema = '{settings.schema(base)}' and table_name = '{model}'")[1]
     return rows[0][0] > 0
 
 
