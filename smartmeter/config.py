@@ -147,6 +147,7 @@ class Settings:
     telemetry_topic: str
     fault_log_topic: str
     alerts_topic: str
+    alerts: bool
     dbt_schema_suffix: str
     max_messages_per_partition: int
     dbt_auto_run: bool
@@ -263,6 +264,7 @@ def load_settings() -> Settings:
         telemetry_topic=env_identifier("TELEMETRY_TOPIC", TELEMETRY_TOPIC),
         fault_log_topic=env_identifier("FAULT_LOG_TOPIC", FAULT_LOG_TOPIC),
         alerts_topic=env_identifier("ALERTS_TOPIC", ALERTS_TOPIC),
+        alerts=env_bool("LAKEHOUSE_ALERTS", True),
         dbt_schema_suffix=env_identifier("DBT_SCHEMA_SUFFIX", "", allow_empty=True),
         max_messages_per_partition=env_int("PIPELINE_MAX_MESSAGES_PER_PARTITION", 1_000_000),
         dbt_auto_run=env_bool("DBT_AUTO_RUN", True),

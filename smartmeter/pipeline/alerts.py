@@ -16,6 +16,7 @@ the same way. The pipeline's writer lock keeps a second publisher out meanwhile.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -126,9 +127,9 @@ class AlertPublisher:
             try:
                 consumer.assign([TopicPartition(self.topic, p, starts[p]) for p in pending])
                 positions = {p: -1 for p in pending}
-                deadline = datetime.now(UTC).timestamp() + _DELIVERY_TIMEOUT_S
+                deadline = time.monotonic() + _DELIVERY_TIMEOUT_S
                 while any(positions[p] + 1 < end for p, end in pending.items()):
-                    if datetime.now(UTC).timestamp() > deadline:
+                    if time.monotonic() > deadline:
                         raise LakehouseError(f"reading {self.topic} back timed out at {positions} (ends {pending})")
                     message = consumer.poll(1.0)
                     if message is None:

@@ -156,7 +156,7 @@ class Runner:
         report.behind = {b.topic: b.behind + (0 if b in landed_batches else b.size) for b in batches}
         problems = self._check_landed(landed_batches, run_id)
         report.status, report.error = self._outcome(result, problems)
-        if report.status == "ok" and not report.total_behind:
+        if report.status == "ok" and not report.total_behind and self.settings.alerts:
             report.status, report.error = self._publish_alerts(store, run_id)
         if problems:
             self._record_incomplete(store, batches, run_id, problems)

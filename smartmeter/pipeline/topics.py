@@ -94,20 +94,23 @@ def ensure_topics(settings: Settings, names: Sequence[str], partitions: int = 3,
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import NewTopic
 
+    # Creating and ignoring "already exists" instead of listing topics first: a metadata listing
+    # times out under a process clock that was stepped back (tests/integration/test_faults.py).
     admin = _admin(settings)
-    missing = [name for name in names if name not in admin.list_topics(timeout=15).topics]
-    for name, future in admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1)
-                                             for n in missing]).items() if missing else []:
+    futures = admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names])
+    created = []
+    for name, future in futures.items():
         try:
             future.result()
+            created.append(name)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise LakehouseError(f"cannot create Kafka topic {name}: {exc.args[0].str()}") from exc
 
-    if missing:
+    if created:
         # A new topic answers offset requests only once its partitions have leaders.
         Retrying(stop=stop_after_delay(timeout_s), wait=wait_fixed(0.5), retry=retry_if_exception_type(LakehouseError),
-                 reraise=True)(describe_topics, settings, missing)
+                 reraise=True)(describe_topics, settings, created)
 
 
 def describe_topics(settings: Settings, names: Sequence[str], timeout_s: float = 15) -> dict[str, TopicState]:

@@ -122,9 +122,15 @@ def test_a_meter_that_fails_is_announced_once(state):
     _assert_exactly_once(state, messages)
 
 
-def test_recovery_clears_and_a_cycle_without_news_publishes_nothing(state):
+def test_recovery_clears_also_after_a_run_with_alerts_off_and_a_run_without_news_publishes_nothing(state):
     produce(state.pipeline.settings, TELEMETRY_TEST_TOPIC, state.meters.day(1))
-    state.pipeline.cycle()
+    published = len(_published(state))
+    alerts_off = subprocess.run(state.pipeline.command("pipeline", "cycle"), cwd=REPO_ROOT, capture_output=True,
+                                text=True, env={**state.pipeline.env(), "LAKEHOUSE_ALERTS": "false"}, timeout=1200)
+    assert alerts_off.returncode == 0, alerts_off.stderr[-3000:]
+    assert len(_published(state)) == published, "LAKEHOUSE_ALERTS=false publishes nothing"
+    # Turned back on, the next run publishes what changed meanwhile.
+    state.pipeline.lakehouse("dbt", "run", "--select", "device_health")
     before = _published(state)
     assert _ours(state, before) == sorted([
         ("B", "ACTION_REQUIRED", DAYS[0].isoformat()),
