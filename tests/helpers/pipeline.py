@@ -647,10 +647,11 @@ class IsolatedPipeline:
 
         return [sys.executable, "-m", "smartmeter", *args]
 
-    def lakehouse(self, *args: str, timeout_s: float = 1800, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """`./lakehouse ARGS` for this scope."""
-        result = subprocess.run(self.command(*args), cwd=REPO_ROOT, env=self.env(), capture_output=True, text=True,
-                                timeout=timeout_s)
+    def lakehouse(self, *args: str, timeout_s: float = 1800, check: bool = True,
+                  extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """`./lakehouse ARGS` for this scope, with `extra_env` on top of its environment."""
+        result = subprocess.run(self.command(*args), cwd=REPO_ROOT, env={**self.env(), **(extra_env or {})},
+                                capture_output=True, text=True, timeout=timeout_s)
         if check and result.returncode != 0:
             raise AssertionError(f"lakehouse {' '.join(args)} failed ({result.returncode}):\n"
                                  f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}")

@@ -252,11 +252,8 @@ def test_the_clock_stepping_back_between_runs_loses_no_reading(make_state):
     p.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
     # Alerts off: under libfaketime, librdkafka's timed waits stretch to their limits (a metadata
     # request times out), an artifact of faking one process's clock, not of the pipeline.
-    stepped_back = {**p.env(), "LD_PRELOAD": library, "FAKETIME": "-2d", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-                    "LAKEHOUSE_ALERTS": "false"}
-    result = subprocess.run(p.command("catch-up"), cwd=REPO_ROOT, env=stepped_back, capture_output=True, text=True,
-                            timeout=1200)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    p.lakehouse("catch-up", timeout_s=1200, extra_env={
+        "LD_PRELOAD": library, "FAKETIME": "-2d", "FAKETIME_DONT_FAKE_MONOTONIC": "1", "LAKEHOUSE_ALERTS": "false"})
     loaded_at = p.query(f"select max(loaded_at) from iceberg.{p.staging}.stg_telemetry_messages "
                         f"where batch_id = (select max(batch_id) from iceberg.{p.staging}.stg_telemetry_messages)")
     assert loaded_at[0][0] < datetime.now(UTC) - timedelta(days=1), "the last batch ran with the clock two days back"
