@@ -52,11 +52,22 @@ def test_marts_match_the_oracle_on_a_simulator_backfill(state):
 
 def test_health_scoring_reports_precision_and_recall(state):
     p = state.pipeline
-    rows = p.query(f"select positive_status_rule, fault_type, precision_share, recall_share "
+    rows = p.query(f"select positive_status_rule, fault_type, precision_share, recall_share, true_positive_count, "
+                   f"false_positive_count, false_negative_count, true_negative_count "
                    f"from iceberg.{p.marts}.health_score_evaluation order by 1, 2")
     print("\n".join(str(r) for r in rows))
     overall = [r for r in rows if r[1] == "ALL"]
     assert {r[0] for r in overall} == {"NOT_HEALTHY", "UNHEALTHY"}
     assert all(r[3] is not None for r in overall)
+    deserved = {"BATTERY_FAILURE": "UNHEALTHY", "REGISTER_STUCK": "UNHEALTHY", "TAMPER": "UNHEALTHY",
+                "COMM_DROPOUT": "NOT_HEALTHY", "CLOCK_DRIFT": "NOT_HEALTHY", "VOLTAGE_INSTABILITY": "NOT_HEALTHY"}
+    assert {r[1]: r[0] for r in rows if r[1] != "ALL"} == deserved, "one row per fault type, at its status"
+    # Every row scores the same device-days: the complete days of the meters that reported.
+    scored = p.query(f"select count(*) from iceberg.{p.marts}.device_health where device_id in (select device_id "
+                     f"from iceberg.{p.marts}.device_health group by 1 having sum(reading_count) > 0) and reading_date "
+                     f"> (select min(reading_date) from iceberg.{p.marts}.device_health) and reading_date "
+                     f"< (select max(reading_date) from iceberg.{p.marts}.device_health)")[0][0]
+    assert scored > 0
+    assert all(sum(r[4:8]) == scored for r in rows), f"each row counts the {scored} scored device-days once"
     statuses = dict(p.query(f"select device_health_status, count(*) from iceberg.{p.marts}.device_health group by 1"))
     assert statuses.get("HEALTHY", 0) > 0 and (statuses.get("DEGRADED", 0) + statuses.get("UNHEALTHY", 0)) > 0

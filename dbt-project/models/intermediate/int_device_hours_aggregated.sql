@@ -76,6 +76,24 @@ events as (
     {%- endif %}
 ),
 
+checked_readings as (
+    select
+        *,
+        status != 'OK'
+        and voltage_v between {{ var('en50160_min_voltage_v') }} and {{ var('en50160_max_voltage_v') }}
+        and battery_pct >= {{ var('low_battery_pct') }}
+        and is_on_grid as is_unexplained_status
+    from (
+        select
+            *,
+            least(
+                to_unixtime(reading_at) % interval_seconds,
+                interval_seconds - to_unixtime(reading_at) % interval_seconds
+            ) <= {{ var('clock_drift_tolerance_s') }} as is_on_grid
+        from readings
+    )
+),
+
 telemetry_hours as (
     select
         device_id,
@@ -94,18 +112,18 @@ telemetry_hours as (
         count_if(status != 'OK') as warning_count,
         count_if(status = 'ERROR') as error_status_count,
         count_if(energy_kwh = 0) as zero_energy_reading_count,
-        count_if(
-            least(
-                to_unixtime(reading_at) % interval_seconds,
-                interval_seconds - to_unixtime(reading_at) % interval_seconds
-            ) > 60
-        ) as off_grid_reading_count,
+        count_if(not is_on_grid) as off_grid_reading_count,
+        min_by(battery_pct, reading_at) as first_battery_pct,
+        {#- A status flag the measurements do not explain is the meter's own alarm: with zero
+            energy its metrology check (a stuck register), otherwise a sensor such as the cover. -#}
+        count_if(is_unexplained_status and energy_kwh = 0) as stuck_reading_count,
+        count_if(is_unexplained_status and energy_kwh > 0) as unexplained_warning_count,
         min(register_kwh) as min_register_kwh,
         max(register_kwh) as max_register_kwh,
         min(reading_at) as first_reading_at,
         max(reading_at) as last_reading_at,
         max(batch_id) as max_batch_id
-    from readings
+    from checked_readings
     group by device_id, local_hour_start
 ),
 
@@ -156,6 +174,9 @@ select
     coalesce(telemetry_hours.error_status_count, 0) as error_status_count,
     coalesce(telemetry_hours.zero_energy_reading_count, 0) as zero_energy_reading_count,
     coalesce(telemetry_hours.off_grid_reading_count, 0) as off_grid_reading_count,
+    telemetry_hours.first_battery_pct,
+    coalesce(telemetry_hours.stuck_reading_count, 0) as stuck_reading_count,
+    coalesce(telemetry_hours.unexplained_warning_count, 0) as unexplained_warning_count,
     telemetry_hours.min_register_kwh,
     telemetry_hours.max_register_kwh,
     telemetry_hours.first_reading_at,

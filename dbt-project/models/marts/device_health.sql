@@ -75,10 +75,13 @@ device_days as (
         coalesce(aggregated.compliant_voltage_count, 0) as compliant_voltage_count,
         aggregated.avg_battery_pct,
         aggregated.min_battery_pct,
+        aggregated.first_battery_pct,
         coalesce(aggregated.warning_count, 0) as warning_count,
         coalesce(aggregated.error_status_count, 0) as error_status_count,
         coalesce(aggregated.zero_energy_reading_count, 0) as zero_energy_reading_count,
         coalesce(aggregated.off_grid_reading_count, 0) as off_grid_reading_count,
+        coalesce(aggregated.stuck_reading_count, 0) as stuck_reading_count,
+        coalesce(aggregated.unexplained_warning_count, 0) as unexplained_warning_count,
         coalesce(aggregated.info_event_count, 0) as info_event_count,
         coalesce(aggregated.warning_event_count, 0) as warning_event_count,
         coalesce(aggregated.error_event_count, 0) as error_event_count,
@@ -133,6 +136,7 @@ reasons as (
             array[
                 case
                     when min_battery_pct < {{ var('critical_battery_pct') }}
+                        or first_battery_pct - min_battery_pct >= {{ var('battery_failure_drop_pct') }}
                         or strpos(codes, 'B102') > 0
                         then 'BATTERY_FAILURE'
                 end,
@@ -149,16 +153,23 @@ reasons as (
                     when read_success_rate < {{ var('missing_readings_min_share') }}
                         then 'MISSING_READINGS'
                 end,
-                case when strpos(codes, 'C301') > 0 then 'COMM_LOSS' end,
+                {#- C301: the link went down that day; C302: it came back, after a dropout. -#}
+                case when strpos(codes, 'C301') > 0 or strpos(codes, 'C302') > 0 then 'COMM_LOSS' end,
                 case
-                    when zero_energy_reading_count >= 8 or strpos(codes, 'R401') > 0
+                    when zero_energy_reading_count >= {{ var('stuck_register_min_zero_readings') }}
+                        or stuck_reading_count > 0
+                        or strpos(codes, 'R401') > 0
                         then 'STUCK_REGISTER'
                 end,
                 case
-                    when off_grid_reading_count >= 4 or strpos(codes, 'T501') > 0
+                    when off_grid_reading_count >= {{ var('clock_drift_min_readings') }} or strpos(codes, 'T501') > 0
                         then 'CLOCK_DRIFT'
                 end,
-                case when strpos(codes, 'X601') > 0 then 'TAMPER' end,
+                case
+                    when strpos(codes, 'X601') > 0
+                        or unexplained_warning_count >= {{ var('tamper_min_unexplained_warnings') }}
+                        then 'TAMPER'
+                end,
                 case when critical_event_count > 0 then 'CRITICAL_EVENT' end
             ],
             reason -> reason is not null

@@ -1,26 +1,67 @@
 {#-
-    Precision and recall of device_health_status against the simulator's ground truth
-    (postgresql fault_labels). A device-day (the device's local day) is a true fault when a
-    label interval [started_at, ended_at) overlaps it (open labels run to now). Two positive rules:
-    NOT_HEALTHY (DEGRADED or UNHEALTHY) and UNHEALTHY. One row per rule with fault_type 'ALL',
-    plus per fault type (recall only: a false positive has no type). Empty without labels.
+    Precision and recall of device_health against the simulator's ground truth (postgresql
+    fault_labels). A device-day (the device's local day) is a true fault of a type when a label of
+    that type overlaps it ([started_at, ended_at), open labels run to now). Only complete days are
+    scored: those after the first and before the last local day in device_health (the window's
+    edges hold part of a day), of meters that sent a reading.
+
+    Two overall rows (fault_type 'ALL'): NOT_HEALTHY (DEGRADED or UNHEALTHY counts as a fault)
+    and UNHEALTHY, against a label of any type. Then one row per fault type: the device-day is
+    predicted as that fault when one of the type's reasons fired and the status is at least the
+    one the fault deserves (fault_types below; the README says why).
 -#}
 {{ config(materialized='view') }}
 
 with
+
+fault_types as (
+    select
+        rules.fault_type,
+        rules.expected_status,
+        split(rules.reason_codes, ',') as reason_codes
+    from (
+        values
+        ('BATTERY_FAILURE', 'UNHEALTHY', 'BATTERY_FAILURE,LOW_BATTERY'),
+        ('REGISTER_STUCK', 'UNHEALTHY', 'STUCK_REGISTER'),
+        ('TAMPER', 'UNHEALTHY', 'TAMPER'),
+        ('COMM_DROPOUT', 'DEGRADED', 'COMM_LOSS,MISSING_READINGS'),
+        ('CLOCK_DRIFT', 'DEGRADED', 'CLOCK_DRIFT'),
+        ('VOLTAGE_INSTABILITY', 'DEGRADED', 'VOLTAGE_OUT_OF_RANGE')
+    ) as rules (fault_type, expected_status, reason_codes)
+),
+
+scored_days as (
+    select
+        min(reading_date) as first_date,
+        max(reading_date) as last_date
+    from {{ ref('device_health') }}
+),
+
+reporting_devices as (
+    {#- The labels come from the simulated fleet: a meter in master data that never sent a
+        reading was not simulated, so it has no ground truth. -#}
+    select device_id
+    from {{ ref('device_health') }}
+    group by device_id
+    having sum(reading_count) > 0
+),
 
 health as (
     select
         health.device_id,
         health.reading_date,
         health.device_health_status,
+        coalesce(split(health.health_reasons, ','), array[]) as reasons,
         with_timezone(cast(health.reading_date as timestamp(6)), coalesce(devices.timezone, {{ utility_timezone() }}))
             as day_start_at,
         with_timezone(
             cast(health.reading_date + interval '1' day as timestamp(6)), coalesce(devices.timezone, {{ utility_timezone() }})
         ) as day_end_at
     from {{ ref('device_health') }} as health
+    inner join reporting_devices on health.device_id = reporting_devices.device_id
+    cross join scored_days
     left join {{ ref('int_devices_located') }} as devices on health.device_id = devices.device_id
+    where health.reading_date > scored_days.first_date and health.reading_date < scored_days.last_date
 ),
 
 labels as (
@@ -45,10 +86,6 @@ labelled_days as (
             and health.day_start_at < labels.ended_at
 ),
 
-rules as (
-    select rule_values.rule from (values 'NOT_HEALTHY', 'UNHEALTHY') as rule_values (rule)
-),
-
 labelled_device_days as (
     select distinct
         device_id,
@@ -56,56 +93,65 @@ labelled_device_days as (
     from labelled_days
 ),
 
-scored as (
+overall_rules as (
+    select rule_values.rule from (values 'NOT_HEALTHY', 'UNHEALTHY') as rule_values (rule)
+),
+
+overall_scored as (
     select
-        rules.rule,
-        health.device_id,
-        health.reading_date,
+        overall_rules.rule,
         case
-            when rules.rule = 'UNHEALTHY' then health.device_health_status = 'UNHEALTHY'
+            when overall_rules.rule = 'UNHEALTHY' then health.device_health_status = 'UNHEALTHY'
             else health.device_health_status != 'HEALTHY'
         end as is_predicted_fault,
         labelled_device_days.device_id is not null as is_labelled_fault
     from health
-    cross join rules
+    cross join overall_rules
     left join labelled_device_days
         on
             health.device_id = labelled_device_days.device_id
             and health.reading_date = labelled_device_days.reading_date
 ),
 
-overall as (
+type_scored as (
     select
-        rule as positive_status_rule,
+        fault_types.fault_type,
+        fault_types.expected_status,
+        cardinality(array_intersect(health.reasons, fault_types.reason_codes)) > 0
+        and (
+            health.device_health_status = 'UNHEALTHY'
+            or (fault_types.expected_status = 'DEGRADED' and health.device_health_status = 'DEGRADED')
+        ) as is_predicted_fault,
+        labelled_days.device_id is not null as is_labelled_fault
+    from health
+    cross join fault_types
+    left join labelled_days
+        on
+            health.device_id = labelled_days.device_id
+            and health.reading_date = labelled_days.reading_date
+            and fault_types.fault_type = labelled_days.fault_type
+),
+
+counted as (
+    select
+        if(rule = 'UNHEALTHY', 'UNHEALTHY', 'NOT_HEALTHY') as positive_status_rule,
         'ALL' as fault_type,
         count_if(is_predicted_fault and is_labelled_fault) as true_positive_count,
         count_if(is_predicted_fault and not is_labelled_fault) as false_positive_count,
         count_if(not is_predicted_fault and is_labelled_fault) as false_negative_count,
         count_if(not is_predicted_fault and not is_labelled_fault) as true_negative_count
-    from scored
+    from overall_scored
     group by rule
-),
-
-per_type as (
-    select
-        scored.rule as positive_status_rule,
-        labelled_days.fault_type,
-        count_if(scored.is_predicted_fault) as true_positive_count,
-        cast(null as bigint) as false_positive_count,
-        count_if(not scored.is_predicted_fault) as false_negative_count,
-        cast(null as bigint) as true_negative_count
-    from scored
-    inner join labelled_days
-        on
-            scored.device_id = labelled_days.device_id
-            and scored.reading_date = labelled_days.reading_date
-    group by scored.rule, labelled_days.fault_type
-),
-
-combined as (
-    select * from overall where (select count(*) from labels) > 0
     union all
-    select * from per_type
+    select
+        if(expected_status = 'UNHEALTHY', 'UNHEALTHY', 'NOT_HEALTHY') as positive_status_rule,
+        fault_type,
+        count_if(is_predicted_fault and is_labelled_fault) as true_positive_count,
+        count_if(is_predicted_fault and not is_labelled_fault) as false_positive_count,
+        count_if(not is_predicted_fault and is_labelled_fault) as false_negative_count,
+        count_if(not is_predicted_fault and not is_labelled_fault) as true_negative_count
+    from type_scored
+    group by fault_type, expected_status
 )
 
 select
@@ -119,4 +165,5 @@ select
     / nullif(true_positive_count + false_positive_count, 0) as precision_share,
     cast(true_positive_count as double)
     / nullif(true_positive_count + false_negative_count, 0) as recall_share
-from combined
+from counted
+where (select count(*) from labels) > 0
