@@ -1,9 +1,9 @@
 {#-
     Precision and recall of device_health against the simulator's ground truth (postgresql
     fault_labels). A device-day (the device's local day) is a true fault of a type when a label of
-    that type overlaps it ([started_at, ended_at), open labels run to now). Only complete days are
-    scored: those after the first and before the last local day in device_health (the window's
-    edges hold part of a day), of meters that sent a reading.
+    that type overlaps it ([started_at, ended_at), open labels run to now). Scored: the meters
+    that sent a reading, on the days they sent at least 90 % of the readings of their busiest day
+    (the edges of a simulated window, and the current day, hold part of a day).
 
     Two overall rows (fault_type 'ALL'): NOT_HEALTHY (DEGRADED or UNHEALTHY counts as a fault)
     and UNHEALTHY, against a label of any type. Then one row per fault type: the device-day is
@@ -30,13 +30,6 @@ fault_types as (
     ) as rules (fault_type, expected_status, reason_codes)
 ),
 
-scored_days as (
-    select
-        min(reading_date) as first_date,
-        max(reading_date) as last_date
-    from {{ ref('device_health') }}
-),
-
 reporting_devices as (
     {#- The labels come from the simulated fleet: a meter in master data that never sent a
         reading was not simulated, so it has no ground truth. -#}
@@ -44,6 +37,27 @@ reporting_devices as (
     from {{ ref('device_health') }}
     group by device_id
     having sum(reading_count) > 0
+),
+
+fleet_days as (
+    select
+        health.reading_date,
+        sum(health.reading_count) as fleet_reading_count
+    from {{ ref('device_health') }} as health
+    inner join reporting_devices on health.device_id = reporting_devices.device_id
+    group by health.reading_date
+),
+
+busiest_day as (
+    select max(fleet_reading_count) as fleet_reading_count from fleet_days
+),
+
+scored_days as (
+    {#- The edges of a simulated window (and the current day) hold part of a day. -#}
+    select fleet_days.reading_date
+    from fleet_days
+    cross join busiest_day
+    where fleet_days.fleet_reading_count >= 0.9 * busiest_day.fleet_reading_count
 ),
 
 health as (
@@ -59,9 +73,8 @@ health as (
         ) as day_end_at
     from {{ ref('device_health') }} as health
     inner join reporting_devices on health.device_id = reporting_devices.device_id
-    cross join scored_days
+    inner join scored_days on health.reading_date = scored_days.reading_date
     left join {{ ref('int_devices_located') }} as devices on health.device_id = devices.device_id
-    where health.reading_date > scored_days.first_date and health.reading_date < scored_days.last_date
 ),
 
 labels as (
