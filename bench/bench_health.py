@@ -32,6 +32,7 @@ from bench.bench_scale import (
     simulator,
 )
 from smartmeter.config import TRINO_DBT_USER, Settings, load_settings
+from smartmeter.pipeline.catch_up import catch_up
 from smartmeter.pipeline.cycle import Runner
 from smartmeter.pipeline.topics import recreate_topics
 from smartmeter.trino_sql import query
@@ -78,15 +79,8 @@ def main() -> None:
         output = simulator("--backfill-days", str(args.days), "--start", first_day.isoformat(), "--devices",
                            str(args.meters), "--seed", str(args.seed), "--fault-rate", str(args.fault_rate), "--quiet")
         print("  " + next(line.strip() for line in output.splitlines() if "Fault labels" in line))
-        runner = Runner(bench, "catch-up", progress=lambda _: None)
-        while True:
-            report = runner.cycle(capture=True)
-            print(f"  {report.summary()}", flush=True)
-            if report.status not in ("ok", "idle"):
-                raise SystemExit(f"catch-up failed: {report.error}")
-            if report.total_behind == 0:
-                break
-        runner.dbt(["run", "--select", "health_score_evaluation"])
+        catch_up(bench, progress=lambda line: print(f"  {line}", flush=True), capture=True)
+        Runner(bench, "manual", progress=lambda _: None).dbt(["run", "--select", "health_score_evaluation"])
         print(f"  loaded and scored in {time.monotonic() - started:.0f}s")
         header, rows = query(bench, f"select * from iceberg.{bench.schema('marts')}.health_score_evaluation "
                                     "order by fault_type = 'ALL' desc, positive_status_rule, fault_type")

@@ -10,14 +10,16 @@ from smartmeter.errors import LakehouseError
 from smartmeter.pipeline.cycle import Runner
 
 
-def catch_up(settings: Settings, *, max_cycles: int | None = None, progress: Callable[[str], None] = print) -> int:
-    """Run cycles until one plans nothing beyond what it takes; 0 when caught up."""
+def catch_up(settings: Settings, *, max_cycles: int | None = None, progress: Callable[[str], None] = print,
+             capture: bool = False) -> int:
+    """Run cycles until one plans nothing beyond what it takes; 0 when caught up. `capture` keeps
+    dbt's own output out of the terminal (benchmarks print only the summaries)."""
     runner = Runner(settings, "catch-up", progress)
     started = time.monotonic()
     cycle = 0
     while max_cycles is None or cycle < max_cycles:
         cycle += 1
-        report = runner.cycle()
+        report = runner.cycle(capture=capture)
         progress(f"cycle {cycle}: {report.summary()}")
         if report.status not in ("ok", "idle"):
             raise LakehouseError(f"catch-up stopped: cycle {cycle} {report.status}: {report.error or report.reason}")

@@ -8,26 +8,30 @@
     Two overall rows (fault_type 'ALL'): NOT_HEALTHY (DEGRADED or UNHEALTHY counts as a fault)
     and UNHEALTHY, against a label of any type. Then one row per fault type: the device-day is
     predicted as that fault when one of the type's reasons fired and the status is at least the
-    one the fault deserves (fault_types below; the README says why).
+    one the fault deserves (rules below; the README says why).
 -#}
 {{ config(materialized='view') }}
 
 with
 
-fault_types as (
+rules as (
+    {#- positive_status_rule: the lowest status that counts as predicting the fault. ALL rows
+        take any status at or above it; a fault type's row also needs one of its reasons. -#}
     select
-        rules.fault_type,
-        rules.expected_status,
-        split(rules.reason_codes, ',') as reason_codes
+        rule_values.fault_type,
+        rule_values.positive_status_rule,
+        split(rule_values.reason_codes, ',') as reason_codes
     from (
         values
+        ('ALL', 'NOT_HEALTHY', null),
+        ('ALL', 'UNHEALTHY', null),
         ('BATTERY_FAILURE', 'UNHEALTHY', 'BATTERY_FAILURE,LOW_BATTERY'),
         ('REGISTER_STUCK', 'UNHEALTHY', 'STUCK_REGISTER'),
         ('TAMPER', 'UNHEALTHY', 'TAMPER'),
-        ('COMM_DROPOUT', 'DEGRADED', 'COMM_LOSS,MISSING_READINGS'),
-        ('CLOCK_DRIFT', 'DEGRADED', 'CLOCK_DRIFT'),
-        ('VOLTAGE_INSTABILITY', 'DEGRADED', 'VOLTAGE_OUT_OF_RANGE')
-    ) as rules (fault_type, expected_status, reason_codes)
+        ('COMM_DROPOUT', 'NOT_HEALTHY', 'COMM_LOSS,MISSING_READINGS'),
+        ('CLOCK_DRIFT', 'NOT_HEALTHY', 'CLOCK_DRIFT'),
+        ('VOLTAGE_INSTABILITY', 'NOT_HEALTHY', 'VOLTAGE_OUT_OF_RANGE')
+    ) as rule_values (fault_type, positive_status_rule, reason_codes)
 ),
 
 reporting_devices as (
@@ -87,84 +91,52 @@ labels as (
 ),
 
 labelled_days as (
+    {#- Per fault type, and once more as ALL for a label of any type. -#}
     select distinct
         health.device_id,
         health.reading_date,
-        labels.fault_type
+        fault_type.name as fault_type
     from health
     inner join labels
         on
             health.device_id = labels.device_id
             and health.day_end_at > labels.started_at
             and health.day_start_at < labels.ended_at
+    cross join unnest(array[labels.fault_type, 'ALL']) as fault_type (name)
 ),
 
-labelled_device_days as (
-    select distinct
-        device_id,
-        reading_date
-    from labelled_days
-),
-
-overall_rules as (
-    select rule_values.rule from (values 'NOT_HEALTHY', 'UNHEALTHY') as rule_values (rule)
-),
-
-overall_scored as (
+scored as (
     select
-        overall_rules.rule,
-        case
-            when overall_rules.rule = 'UNHEALTHY' then health.device_health_status = 'UNHEALTHY'
+        rules.positive_status_rule,
+        rules.fault_type,
+        (
+            rules.reason_codes is null
+            or cardinality(array_intersect(health.reasons, rules.reason_codes)) > 0
+        )
+        and case
+            when rules.positive_status_rule = 'UNHEALTHY' then health.device_health_status = 'UNHEALTHY'
             else health.device_health_status != 'HEALTHY'
         end as is_predicted_fault,
-        labelled_device_days.device_id is not null as is_labelled_fault
-    from health
-    cross join overall_rules
-    left join labelled_device_days
-        on
-            health.device_id = labelled_device_days.device_id
-            and health.reading_date = labelled_device_days.reading_date
-),
-
-type_scored as (
-    select
-        fault_types.fault_type,
-        fault_types.expected_status,
-        cardinality(array_intersect(health.reasons, fault_types.reason_codes)) > 0
-        and (
-            health.device_health_status = 'UNHEALTHY'
-            or (fault_types.expected_status = 'DEGRADED' and health.device_health_status = 'DEGRADED')
-        ) as is_predicted_fault,
         labelled_days.device_id is not null as is_labelled_fault
     from health
-    cross join fault_types
+    cross join rules
     left join labelled_days
         on
             health.device_id = labelled_days.device_id
             and health.reading_date = labelled_days.reading_date
-            and fault_types.fault_type = labelled_days.fault_type
+            and rules.fault_type = labelled_days.fault_type
 ),
 
 counted as (
     select
-        if(rule = 'UNHEALTHY', 'UNHEALTHY', 'NOT_HEALTHY') as positive_status_rule,
-        'ALL' as fault_type,
-        count_if(is_predicted_fault and is_labelled_fault) as true_positive_count,
-        count_if(is_predicted_fault and not is_labelled_fault) as false_positive_count,
-        count_if(not is_predicted_fault and is_labelled_fault) as false_negative_count,
-        count_if(not is_predicted_fault and not is_labelled_fault) as true_negative_count
-    from overall_scored
-    group by rule
-    union all
-    select
-        if(expected_status = 'UNHEALTHY', 'UNHEALTHY', 'NOT_HEALTHY') as positive_status_rule,
+        positive_status_rule,
         fault_type,
         count_if(is_predicted_fault and is_labelled_fault) as true_positive_count,
         count_if(is_predicted_fault and not is_labelled_fault) as false_positive_count,
         count_if(not is_predicted_fault and is_labelled_fault) as false_negative_count,
         count_if(not is_predicted_fault and not is_labelled_fault) as true_negative_count
-    from type_scored
-    group by fault_type, expected_status
+    from scored
+    group by positive_status_rule, fault_type
 )
 
 select
