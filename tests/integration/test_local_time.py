@@ -103,7 +103,7 @@ def state(settings):
         s.telemetry = produce(settings, TELEMETRY_TEST_TOPIC, readings)
         s.fault_logs, s.held_back = [], []
         s.pipeline.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
-        s.pipeline.build()
+        s.pipeline.catch_up()
         s.expected = assert_matches_oracle(s)
     except BaseException:
         s.pipeline.drop_schemas()

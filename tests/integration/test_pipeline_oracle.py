@@ -5,8 +5,8 @@ module, which run in order, each building on the state the previous one left:
 
 1. seeded backfill with chaos -> `./lakehouse dbt build` -> marts equal the oracle computed in
    Python from the produced messages (kWh to 1e-6, reading counts, rejected counts by reason);
-2. a second build with no new data changes no row;
-3. late readings for an earlier day -> only that day's rows change;
+2. a second `./lakehouse dbt run` with no new data changes no row;
+3. late readings for an earlier day, then `./lakehouse catch-up` -> only that day's rows change;
 4. new data plus cross-partition duplicates, `dbt build` SIGKILLed midway (twice, at different
    models), then `./lakehouse catch-up` -> marts equal the oracle over everything produced.
 
@@ -89,9 +89,9 @@ def test_fault_logs_parse_every_dialect(state):
     assert p.query(f"select count(*) from iceberg.{p.staging}.stg_fault_logs_rejected")[0][0] >= 2
 
 
-def test_a_second_build_with_no_new_data_changes_no_row(state):
+def test_a_second_run_with_no_new_data_changes_no_row(state):
     before = snapshot(state)
-    state.pipeline.build()
+    state.pipeline.lakehouse("dbt", "run")
     assert snapshot(state) == before
 
 
@@ -101,7 +101,7 @@ def test_late_data_updates_only_its_day(state):
     before = snapshot(state)
     state.telemetry += produce(p.settings, TELEMETRY_TEST_TOPIC, state.held_back)
     p.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(state.telemetry))
-    p.build()
+    p.catch_up()
     after = snapshot(state)
     assert_matches_oracle(state)
 

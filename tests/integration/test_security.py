@@ -3,18 +3,11 @@ least-privilege PostgreSQL roles, and the refusal to expose a stack with example
 
 from __future__ import annotations
 
-import base64
-import http.client
 import ipaddress
 import os
-import ssl
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import psycopg2
@@ -23,8 +16,6 @@ from trino.exceptions import TrinoQueryError
 
 from smartmeter.config import POSTGRES_ROLES, REPO_ROOT, TRINO_DBT_USER
 from smartmeter.native.layout import Layout
-from smartmeter.native.services import TrinoServer
-from smartmeter.native.stack import make_context
 from smartmeter.trino_sql import execute, query
 
 ANALYST = "analyst"
@@ -232,107 +223,3 @@ def test_exposing_the_stack_with_example_secrets_is_refused(settings):
     assert "POSTGRES_PASSWORD is the example value" in result.stderr
     assert "TRINO_AUTH=password" in result.stderr
     assert "starting" not in result.stdout
-
-
-# -- password authentication (a restart of this stack with TRINO_AUTH=password and two workers) --
-def _lakehouse(*args: str, auth: bool, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "TRINO_AUTH"}
-    if auth:
-        env["TRINO_AUTH"] = "password"
-    result = subprocess.run([sys.executable, "-m", "smartmeter", *args], cwd=REPO_ROOT, env=env, capture_output=True,
-                            text=True, timeout=timeout_s)
-    assert result.returncode == 0, f"lakehouse {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-@pytest.fixture(scope="module")
-def password_stack(settings):
-    """This stack restarted with password authentication and two workers; restored afterwards."""
-    _lakehouse("down", auth=False)
-    try:
-        _lakehouse("up", "--trino-workers", "2", "--no-pipeline", auth=True)
-        yield replace(settings, trino_auth="password")
-    finally:
-        _lakehouse("down", auth=True)
-        _lakehouse("up", auth=False)
-
-
-def _statement(settings, headers: dict[str, str], scheme: str = "https", port: int | None = None) -> int:
-    request = urllib.request.Request(f"{scheme}://localhost:{port or settings.trino_port}/v1/statement", data=b"SELECT 1",
-                                     headers={"X-Trino-User": ANALYST, **headers}, method="POST")
-    context = ssl.create_default_context(cafile=str(settings.trino_certificate))
-    try:
-        with urllib.request.urlopen(request, timeout=10, context=context if scheme == "https" else None) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-def _basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
-def test_with_password_authentication_only_the_right_password_gets_in(password_stack):
-    s = password_stack
-    analyst = s.as_trino(ANALYST)
-    assert _statement(s, {}) == 401, "no password"
-    assert _statement(s, _basic(ANALYST, "wrong-" + analyst.trino_password)) == 401, "wrong password"
-    assert _statement(s, _basic(ANALYST, analyst.trino_password)) == 200, "the right password over HTTPS"
-    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError, http.client.HTTPException)):
-        _statement(s, {}, scheme="http")  # TRINO_PORT speaks only TLS
-    # The nodes' own plain-HTTP port takes no user's word for it either.
-    internal = TrinoServer().http_port(make_context(s, with_java=False))
-    assert internal != s.trino_port
-    assert _statement(s, {}, scheme="http", port=internal) in (401, 403)
-    assert query(analyst, "SELECT 1")[1] == [(1,)]
-    # The wrong password through the project's own client fails too.
-    with pytest.raises(Exception, match="401|Unauthorized|Invalid credentials"):
-        query(replace(analyst, trino_password="wrong"), "SELECT 1")
-
-
-def _active_workers(settings, expected: int, timeout_s: float = 60) -> int:
-    """Active workers, once there are `expected` or the time is up (announcements take seconds)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        sql = "SELECT count(*) FROM system.runtime.nodes WHERE coordinator = false AND state = 'active'"
-        count = query(settings, sql)[1][0][0]
-        if count == expected or time.monotonic() > deadline:
-            return count
-        time.sleep(2)
-
-
-def test_with_password_authentication_superset_queries_trino_over_https(password_stack):
-    """Superset's connection logs in as the analyst with its password over HTTPS (the restart
-    re-imported it so); a dashboard figure equals Trino's."""
-    from tests.helpers.dashboards import Api
-
-    api = Api(password_stack)
-    (dataset,) = [d for d in api.get("/api/v1/dataset/?q=(page_size:100)")["result"] if d["table_name"] == "pipeline_runs"]
-    sql = "SELECT count(*) FROM postgresql.pipeline.runs WHERE scope = ''"
-    before = query(password_stack.as_trino(ANALYST), sql)[1][0][0]
-    shown = api.metric(dataset["id"], "runs")
-    after = query(password_stack.as_trino(ANALYST), sql)[1][0][0]
-    assert before <= shown <= after
-
-
-def test_with_password_authentication_two_workers_join(password_stack):
-    assert _active_workers(password_stack, 2) == 2
-
-
-def test_with_password_authentication_dbt_builds(password_stack):
-    suffix = f"auth{uuid.uuid4().hex[:6]}"
-    env = {**os.environ, "TRINO_AUTH": "password", "DBT_SCHEMA_SUFFIX": suffix}
-    try:
-        result = subprocess.run([sys.executable, "-m", "smartmeter", "dbt", "build", "--select", "fault_event_codes",
-                                 "--indirect-selection", "cautious"],
-                                cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        assert query(password_stack, f"SELECT count(*) > 0 FROM iceberg.staging_{suffix}.fault_event_codes")[1] == [(True,)]
-    finally:
-        execute(password_stack, f"DROP TABLE IF EXISTS iceberg.staging_{suffix}.fault_event_codes")
-        execute(password_stack, f"DROP SCHEMA IF EXISTS iceberg.staging_{suffix}")
-
-
-def test_with_password_authentication_workers_retire_gracefully(password_stack):
-    _lakehouse("up", "--trino-workers", "1", "--no-pipeline", auth=True)
-    assert _active_workers(password_stack, 1) == 1
