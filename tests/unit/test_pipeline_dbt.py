@@ -31,7 +31,8 @@ def test_a_sigkilled_runner_takes_its_dbt_child_down():
                               env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert runner.stdout is not None
     child = int(runner.stdout.readline())
-    assert state(child) in {"S", "R"}
+    # Alive: sleeping, running, or (on a loaded machine) in uninterruptible disk sleep while it starts.
+    assert state(child) not in {"Z", "gone"}
     runner.send_signal(signal.SIGKILL)
     runner.wait()
     deadline = time.monotonic() + 10
