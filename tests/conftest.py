@@ -16,8 +16,9 @@ def settings() -> Settings:
     return load_settings().as_trino(TRINO_ADMIN_USER)
 
 
-def run_lakehouse(*args: str, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run ./lakehouse's CLI in this interpreter's venv, capturing its output."""
+def run_lakehouse(*args: str, timeout_s: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ./lakehouse's CLI in this interpreter's venv (in `env`, else ours), capturing its output."""
     return subprocess.run(
-        [sys.executable, "-m", "smartmeter", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout_s
+        [sys.executable, "-m", "smartmeter", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout_s,
+        env=env,
     )
