@@ -27,6 +27,13 @@ CREATE TABLE IF NOT EXISTS tariff_periods (
 ALTER TABLE tariff_periods DROP CONSTRAINT IF EXISTS tariff_periods_day_type_check;
 ALTER TABLE tariff_periods ADD CONSTRAINT tariff_periods_day_type_check
     CHECK (day_type IN ('WEEKDAY', 'WEEKEND', 'SATURDAY', 'SUNDAY', 'HOLIDAY'));
+-- An hour in two periods of one tariff and day type would be billed twice, so periods must not
+-- overlap. btree_gist lets the exclusion compare the text keys with =; it ships with PostgreSQL
+-- (contrib). Added apart, like the check above, so that applying this file upgrades a database.
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+ALTER TABLE tariff_periods DROP CONSTRAINT IF EXISTS tariff_periods_no_overlap;
+ALTER TABLE tariff_periods ADD CONSTRAINT tariff_periods_no_overlap
+    EXCLUDE USING gist (tariff_id WITH =, day_type WITH =, int4range(start_hour, end_hour) WITH &&);
 
 CREATE TABLE IF NOT EXISTS customers (
     customer_id     text PRIMARY KEY,

@@ -138,3 +138,21 @@ def test_sql_command_prints_table_and_fails_on_error():
     bad = run_lakehouse("sql", "select no_such_column from (values 1) t(x)")
     assert bad.returncode != 0
     assert "COLUMN_NOT_FOUND" in bad.stderr
+
+
+def test_postgres_rejects_overlapping_tariff_periods(settings):
+    """An hour in two periods of one tariff and day type would be billed twice."""
+    with psycopg2.connect(**settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
+        cur.execute("SELECT start_hour, end_hour FROM tariff_periods"
+                    " WHERE tariff_id = 'TOU-RES' AND day_type = 'WEEKDAY' AND start_hour = 17")
+        assert cur.fetchone() == (17, 21)
+        cur.execute("SAVEPOINT overlap")
+        with pytest.raises(psycopg2.errors.ExclusionViolation, match="tariff_periods_no_overlap"):
+            cur.execute("INSERT INTO tariff_periods (tariff_id, day_type, start_hour, end_hour, period_name,"
+                        " price_per_kwh) VALUES ('TOU-RES', 'WEEKDAY', 20, 22, 'PEAK', 0.5)")
+        cur.execute("ROLLBACK TO SAVEPOINT overlap")
+        # Adjacent periods, [0, 12) then [12, 24), do not overlap.
+        cur.execute("INSERT INTO tariff_periods (tariff_id, day_type, start_hour, end_hour, period_name,"
+                    " price_per_kwh) VALUES ('TOU-RES', 'SATURDAY', 0, 12, 'OFF_PEAK', 0.1),"
+                    " ('TOU-RES', 'SATURDAY', 12, 24, 'PEAK', 0.3)")
+        conn.rollback()
