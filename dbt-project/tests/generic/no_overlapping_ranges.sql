@@ -1,5 +1,5 @@
-{#- Fails for every row whose range [lower_column, upper_column) starts before a range of the
-    same `partition_by` values that starts no later than it has ended (ranges sorted by start). -#}
+{#- Fails for every row whose range [lower_column, upper_column) starts before an earlier range
+    (same `partition_by` values, sorted by start, then end) has ended. -#}
 {% test no_overlapping_ranges(model, partition_by, lower_column, upper_column) %}
 with
 
