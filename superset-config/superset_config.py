@@ -43,3 +43,24 @@ DATA_CACHE_CONFIG = {
     "CACHE_DEFAULT_TIMEOUT": 300,
     "CACHE_KEY_PREFIX": "lakehouse_data_",
 }
+
+# Superset's default Content-Security-Policy less every third-party origin. Its stock pages load a
+# telemetry pixel from apachesuperset.gateway.scarf.sh (and allow map tiles and web fonts from
+# elsewhere): a page's load event then waits for that request, however long an unreachable
+# internet takes to fail. The browser needs nothing but this server.
+TALISMAN_CONFIG = {
+    "content_security_policy": {
+        "base-uri": ["'self'"],
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "blob:", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": "'none'",
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "font-src": ["'self'"],
+        "script-src": ["'self'", "'strict-dynamic'"],
+    },
+    "content_security_policy_nonce_in": ["script-src"],
+    "force_https": False,
+    "session_cookie_secure": False,
+}

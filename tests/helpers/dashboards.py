@@ -91,15 +91,44 @@ def browser() -> Iterator:
             chromium.close()
 
 
-def login(chromium, settings: Settings, password: str | None = None):
-    """A page logged in through Superset's login form (raises if the login is refused)."""
-    page = chromium.new_context(viewport=VIEWPORT).new_page()
-    page.goto(f"{base_url(settings)}/login/")
-    page.fill("#username", settings.superset_admin_user)
-    page.fill("#password", settings.superset_admin_password if password is None else password)
-    page.click('[data-test="login-button"]')
-    page.wait_for_url(lambda url: "/login" not in url, timeout=30_000)
-    return page
+def login(chromium, settings: Settings, context=None, attempts: int = 3):
+    """A page logged in through Superset's login form (raises if the login is refused).
+
+    Signing in also sends the login page's event log, anonymously; when that response lands after
+    the login's, its session cookie replaces the new one and the browser is sent back to the form
+    (the race apache/superset#44109 describes). A person signs in again; so does this, twice."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page = (context or chromium.new_context(viewport=VIEWPORT)).new_page()
+    for _ in range(attempts):
+        page.goto(f"{base_url(settings)}/login/")
+        if "/login" not in page.url:
+            return page
+        page.fill("#username", settings.superset_admin_user)
+        page.fill("#password", settings.superset_admin_password)
+        page.click('[data-test="login-button"]')
+        try:
+            # Through, or back on the form with ?next= (refused, or the race above).
+            page.wait_for_url(lambda url: "/login" not in url or "next=" in url, timeout=60_000)
+        except PlaywrightTimeout as error:
+            raise AssertionError(f"no answer 60 s after signing in; {page.url} shows:\n{page.inner_text('body')[:500]}") from error
+        if "/login" not in page.url:
+            return page
+    raise AssertionError(f"still on the login form after {attempts} sign-ins: {page.url}")
+
+
+def recording_outside_requests(chromium, settings: Settings, outside: list[str]):
+    """A browser context that refuses, and notes in `outside`, every request the browser actually
+    sends anywhere but this Superset (routing disables the HTTP cache: not for timed runs)."""
+    local = base_url(settings) + "/"
+
+    def refuse(route) -> None:
+        outside.append(route.request.url)
+        route.abort()
+
+    context = chromium.new_context(viewport=VIEWPORT)
+    context.route(lambda url: not url.startswith(local), refuse)
+    return context
 
 
 def dashboards(page, settings: Settings) -> dict[str, Dashboard]:

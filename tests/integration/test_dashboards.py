@@ -19,7 +19,16 @@ from smartmeter import dashboards as provisioning
 from smartmeter.config import REPO_ROOT
 from smartmeter.trino_sql import query
 from tests.conftest import run_lakehouse
-from tests.helpers.dashboards import base_url, big_number, browser, dashboards, login, open_dashboard, screenshot
+from tests.helpers.dashboards import (
+    base_url,
+    big_number,
+    browser,
+    dashboards,
+    login,
+    open_dashboard,
+    recording_outside_requests,
+    screenshot,
+)
 
 SLUGS = ("customer-usage", "meter-health", "pipeline")
 # A healthy pipeline has recorded no gap.
@@ -74,6 +83,21 @@ def test_a_wrong_password_is_refused(settings, loaded):
         page.wait_for_load_state("networkidle")
         assert "/login" in page.url
         assert page.request.get(f"{base_url(settings)}/api/v1/dashboard/").status == 401
+
+
+def test_no_page_sends_the_browser_outside_the_stack(settings, page, provisioned):
+    """Superset's stock pages load a telemetry pixel from the internet, which holds a page's load
+    event as long as an unreachable host takes to fail; superset_config.py's policy forbids it."""
+    outside: list[str] = []
+    chromium = page.context.browser
+    recorded = login(chromium, settings, recording_outside_requests(chromium, settings, outside))
+    try:
+        recorded.wait_for_load_state("networkidle")
+        for slug in SLUGS:
+            assert not open_dashboard(recorded, settings, provisioned[slug]).failures(MAY_BE_EMPTY)
+    finally:
+        recorded.context.close()
+    assert outside == []
 
 
 def test_the_three_dashboards_are_provisioned_as_in_the_folder(provisioned):
