@@ -1,8 +1,12 @@
 {#-
-    dbt-trino's MERGE, plus one config: `merge_update_condition`, a predicate on
-    DBT_INTERNAL_SOURCE and DBT_INTERNAL_DEST that a matched row must meet to be updated
-    (e.g. keep the copy with the lowest Kafka coordinates). Without it, this is the adapter's
-    merge as shipped: one statement, so rows and watermark commit together.
+    dbt-trino's MERGE, plus two configs. Without them, this is the adapter's merge as shipped:
+    one statement, so rows and watermark commit together.
+    - `merge_update_condition`: a predicate on DBT_INTERNAL_SOURCE and DBT_INTERNAL_DEST that a
+      matched row must meet to be updated (e.g. keep the copy with the lowest Kafka coordinates).
+    - `merge_replaces_groups_by`: key columns naming a group that each batch recomputes whole
+      (a customer-day of a bill). Rows of such a group that the batch no longer has (a weekday's
+      peak after the day became a holiday) are deleted by the same MERGE: the source adds them,
+      marked stale, from the target.
 -#}
 {% macro trino__get_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) -%}
     {%- set predicates = [] if incremental_predicates is none else [] + incremental_predicates -%}
@@ -15,10 +19,28 @@
     {%- for key in keys -%}
         {%- do predicates.append('DBT_INTERNAL_SOURCE.' ~ key ~ ' = DBT_INTERNAL_DEST.' ~ key) -%}
     {%- endfor -%}
+    {%- set groups = config.get('merge_replaces_groups_by') -%}
     {{ config.get('sql_header', none) or '' }}
     merge into {{ target }} as DBT_INTERNAL_DEST
+    {%- if groups %}
+    using (
+        select {{ dest_cols_csv }}, false as dbt_internal_is_stale from {{ source }}
+        union all
+        select {{ dest_cols_csv }}, true as dbt_internal_is_stale from {{ target }} as published
+        where
+            ({{ groups | join(', ') }}) in (select {{ groups | join(', ') }} from {{ source }})
+            and not exists (
+                select 1 from {{ source }} as batch
+                where {% for key in keys %}batch.{{ key }} = published.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
+            )
+    ) as DBT_INTERNAL_SOURCE
+    {%- else %}
     using {{ source }} as DBT_INTERNAL_SOURCE
+    {%- endif %}
     on ({{ predicates | join(') and (') }})
+    {%- if groups %}
+    when matched and DBT_INTERNAL_SOURCE.dbt_internal_is_stale then delete
+    {%- endif %}
     when matched {%- if update_condition %} and ({{ update_condition }}){% endif %} then update set
     {%- for column_name in update_columns %}
         {{ column_name }} = DBT_INTERNAL_SOURCE.{{ column_name }}{{ ',' if not loop.last }}

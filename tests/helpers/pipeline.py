@@ -475,6 +475,7 @@ class MasterData:
     customer_zones: dict  # customer_id -> its zone, else the utility's
     customer_tariffs: dict  # customer_id -> tariff_id
     periods: dict  # (tariff_id, day_type) -> [(start_hour, end_hour, tou_period, price_per_kwh)]
+    holidays: set  # (country_code, holiday_date) in public_holidays
 
 
 def load_master_data(settings: Settings) -> MasterData:
@@ -487,7 +488,9 @@ def load_master_data(settings: Settings) -> MasterData:
         periods: dict = defaultdict(list)
         for tariff_id, day_type, start, end, period, price in cur.fetchall():
             periods[(tariff_id, day_type)].append((start, end, period, float(price)))
-    return MasterData({c: z for c, z, _ in customers}, {c: t for c, _, t in customers}, dict(periods))
+        cur.execute("select country_code, holiday_date from public_holidays")
+        holidays = set(cur.fetchall())
+    return MasterData({c: z for c, z, _ in customers}, {c: t for c, _, t in customers}, dict(periods), holidays)
 
 
 def local_hour_start(reading_at: datetime, zone: str) -> datetime:
@@ -519,8 +522,10 @@ DAY_TYPE_FALLBACKS = {
 
 
 def tariff_day_type(day: date, zone: str, tariff_id: str, master: MasterData) -> tuple[str, bool]:
-    """(the tariff day type that prices `day`, whether it is a public holiday in `zone`)."""
-    kind = calendar.day_type(day, calendar.country_of(zone))
+    """(the tariff day type that prices `day`, whether it is a public holiday in `zone`): a holiday
+    of the `holidays` package, or one a utility declared in PostgreSQL besides."""
+    country = calendar.country_of(zone)
+    kind = calendar.HOLIDAY if (country, day) in master.holidays else calendar.day_type(day, country)
     choices = DAY_TYPE_FALLBACKS[kind]
     chosen = next((d for d in choices if (tariff_id, d) in master.periods), choices[-1])
     return chosen, kind == calendar.HOLIDAY
@@ -865,7 +870,8 @@ def assert_hours_and_bills_match(p: IsolatedPipeline, expected: Expected, device
             f"billed_hour_count from iceberg.{p.marts}.customer_billing_daily"
         )
     }
-    assert set(bills) == set(expected.bills)
+    assert set(bills) == set(expected.bills), {"not expected": sorted(set(bills) - set(expected.bills))[:10],
+                                               "missing": sorted(set(expected.bills) - set(bills))[:10]}
     for key, want in expected.bills.items():
         _assert_amounts(bills[key], want, (2, 3), key)
 

@@ -7,10 +7,13 @@
     [start_hour, end_hour). Cost = sum over hours of energy x that hour's price. Hours no
     period covers are kept as tou_period 'UNPRICED' with null cost (a test warns).
     Incremental: recomputes the customer-days whose hourly rows changed since this table's
-    watermark (the highest batch_id here); holidays added later apply to days recomputed later.
+    watermark (the highest batch_id here), each one whole: a period it no longer has (a weekday's
+    PEAK once the day is a holiday, a tariff changed) is deleted by the same MERGE. Holidays and
+    tariffs changed later apply to the days recomputed later.
 -#}
 {{ config(
     unique_key=['customer_id', 'billing_date', 'tou_period'],
+    merge_replaces_groups_by=['customer_id', 'billing_date'],
     properties={'partitioning': "ARRAY['month(billing_date)']"}
 ) }}
 

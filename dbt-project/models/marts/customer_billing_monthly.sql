@@ -1,8 +1,10 @@
 {#- Energy and cost per customer per local calendar month and time-of-use period, from
     customer_billing_daily. Incremental: recomputes the customer-months whose daily rows changed
-    since this table's watermark (the highest batch_id here). -#}
+    since this table's watermark (the highest batch_id here), each one whole (a period the month
+    no longer has is deleted by the same MERGE). -#}
 {{ config(
     unique_key=['customer_id', 'billing_month', 'tou_period'],
+    merge_replaces_groups_by=['customer_id', 'billing_month'],
     properties={'partitioning': "ARRAY['year(billing_month)']"}
 ) }}
 
