@@ -61,3 +61,19 @@
         )
     {%- endif -%}
 {%- endmacro %}
+
+{#- SQL predicate: the instant `ts_expr` can fall within one of the local `dates` (ISO strings),
+    in any zone (UTC-12 to UTC+14), or within `pad_hours` of it. Literal bounds, so Iceberg
+    prunes partitions. -#}
+{% macro in_local_days(ts_expr, dates, pad_hours=0) -%}
+    {%- if dates | length == 0 -%}
+        false
+    {%- else -%}
+        (
+        {%- for day in dates %}
+            {{ 'or ' if not loop.first }}({{ ts_expr }} >= timestamp '{{ day }} 00:00:00 UTC' - interval '{{ 14 + pad_hours }}' hour
+                and {{ ts_expr }} <= timestamp '{{ day }} 00:00:00 UTC' + interval '{{ 36 + pad_hours }}' hour)
+        {%- endfor %}
+        )
+    {%- endif -%}
+{%- endmacro %}

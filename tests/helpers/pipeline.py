@@ -755,6 +755,16 @@ class State:
     fault_logs: list[Produced]
     held_back: list[tuple[str, str]]
 
+    def send(self, telemetry: Sequence[tuple[str | None, str | None]],
+             fault_logs: Sequence[tuple[str | None, str | None]] = ()) -> None:
+        """Produce more messages to the test topics, recorded here for the oracle, and wait until
+        Kafka has every telemetry message so far."""
+        settings = self.pipeline.settings
+        self.telemetry += produce(settings, TELEMETRY_TEST_TOPIC, telemetry)
+        if fault_logs:
+            self.fault_logs += produce(settings, FAULT_LOG_TEST_TOPIC, fault_logs)
+        self.pipeline.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(self.telemetry))
+
 
 @contextmanager
 def isolated_state(settings: Settings, fill: Callable[[State], None], **pipeline_options) -> Iterator[State]:
@@ -828,6 +838,7 @@ def assert_matches_oracle(s: State) -> Expected:
     assert math.isclose(billed_total, energy_total, abs_tol=1e-6)
 
     assert_hours_and_bills_match(p, expected, s.device_customers)
+    assert_intervals_match(p, expected)
 
     parsed, unparsed = (
         p.query(f"select count(*) from iceberg.{p.staging}.stg_fault_logs")[0][0],
@@ -848,8 +859,8 @@ def _assert_amounts(got: tuple, want: tuple, amounts: tuple[int, ...], key) -> N
 
 
 def assert_hours_and_bills_match(p: IsolatedPipeline, expected: Expected, device_customers: dict[str, str]) -> None:
-    """customer_usage_hourly and customer_billing_daily, row by row, against the local-time oracle;
-    fills expected.customer_hours and expected.bills."""
+    """customer_usage_hourly, customer_billing_daily and customer_billing_monthly, row by row,
+    against the local-time oracle; fills expected.customer_hours and expected.bills."""
     master = load_master_data(p.settings)
     expected.customer_hours = expected_customer_hours(expected, device_customers, master)
     expected.bills = expected_billing(expected.customer_hours, master)
@@ -874,6 +885,76 @@ def assert_hours_and_bills_match(p: IsolatedPipeline, expected: Expected, device
                                                "missing": sorted(set(expected.bills) - set(bills))[:10]}
     for key, want in expected.bills.items():
         _assert_amounts(bills[key], want, (2, 3), key)
+    # The monthly bill: the oracle's daily bills summed per customer, month and period.
+    months: dict = defaultdict(lambda: [0.0, 0.0, 0])
+    for (customer_id, day, period), (_, _, energy, cost, _) in expected.bills.items():
+        month = months[(customer_id, day.replace(day=1), period)]
+        month[0] += energy
+        month[1] += cost
+        month[2] += 1
+    monthly = {
+        (customer_id, month, period): (energy, cost, days)
+        for customer_id, month, period, energy, cost, days in p.query(
+            "select customer_id, billing_month, tou_period, energy_kwh, energy_cost, billed_day_count "
+            f"from iceberg.{p.marts}.customer_billing_monthly"
+        )
+    }
+    assert set(monthly) == set(months), {"not expected": sorted(set(monthly) - set(months))[:10],
+                                         "missing": sorted(set(months) - set(monthly))[:10]}
+    for key, want in months.items():
+        _assert_amounts(monthly[key], tuple(want), (0, 1), key)
+
+
+def expected_intervals(expected: Expected) -> dict:
+    """(device_id, interval end) -> [reading count, energy kWh]: each reading on the interval end
+    nearest its timestamp, as VEE validation places it."""
+    intervals: dict = defaultdict(lambda: [0, 0.0])
+    for (device_id, reading_at), (_, _, reading) in expected.readings.items():
+        interval_s = 60 * (reading.get("interval_minutes") or 15)
+        end_s = round(reading_at.timestamp() / interval_s) * interval_s
+        row = intervals[(device_id, datetime.fromtimestamp(end_s, UTC))]
+        row[0] += 1
+        row[1] += reading["energy_kwh"]
+    return intervals
+
+
+def assert_intervals_match(p: IsolatedPipeline, expected: Expected) -> None:
+    """device_intervals (VEE): every reading on its interval, each meter-day with a row for every
+    interval of its local day, a gap exactly where no reading is."""
+    table = f"iceberg.{p.marts}.device_intervals"
+    present = {
+        (device_id, end_at.astimezone(UTC)): (count, energy)
+        for device_id, end_at, count, energy in p.query(
+            f"select device_id, interval_end_at, reading_count, energy_kwh from {table} where reading_count > 0"
+        )
+    }
+    want = expected_intervals(expected)
+    assert set(present) == set(want), {"not expected": sorted(set(present) - set(want))[:5],
+                                       "missing": sorted(set(want) - set(present))[:5]}
+    for key, (count, energy) in want.items():
+        assert present[key][0] == count, key
+        assert math.isclose(present[key][1], energy, abs_tol=1e-9), (key, present[key][1], energy)
+    misfiled = p.query(
+        f"select count(*) from {table} where (reading_count = 0) != (validation_status = 'MISSING' "
+        "and energy_kwh is null and coalesce(rule_codes, '') like 'GAP%')"
+    )[0][0]
+    assert misfiled == 0, "a gap is MISSING with GAP, and only a gap"
+    zones = p.device_zones()
+    devices = sorted({device_id for device_id, _ in expected.device_days})
+    per_day = {
+        (device_id, day): count
+        for device_id, day, count in p.query(
+            f"select device_id, reading_date, count(*) from {table} "
+            f"where device_id in ({', '.join(repr(d) for d in devices)}) group by 1, 2"
+        )
+    }
+    now = datetime.now(UTC)
+    for device_id, day in expected.device_days:
+        zone = ZoneInfo(zones.get(device_id, "Europe/Berlin"))
+        start = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+        end = (datetime(day.year, day.month, day.day, tzinfo=zone) + timedelta(days=1)).astimezone(UTC)
+        if end <= now:
+            assert per_day.get((device_id, day)) == (end - start).total_seconds() // 900, (device_id, day)
 
 
 def duplicate_count(expected: Expected) -> int:
@@ -890,4 +971,11 @@ def snapshot(s: State) -> dict[str, list[tuple]]:
         "customer_usage_hourly": p.table(p.marts, "customer_usage_hourly", "customer_id, usage_hour_at"),
         "customer_billing_daily": p.table(p.marts, "customer_billing_daily", "customer_id, billing_date, tou_period"),
         "customer_billing_monthly": p.table(p.marts, "customer_billing_monthly", "customer_id, billing_month, tou_period"),
+        # A row per interval of every active meter is too many to fetch: per day, the count and
+        # order-insensitive checksums of the values and of the run columns.
+        "device_intervals": p.query(
+            "select reading_date, count(*), checksum(row(device_id, interval_end_at, interval_minutes, reading_count, "
+            "reading_at, energy_kwh, voltage_v, register_kwh, validation_status, rule_codes)), "
+            f"checksum(row(batch_id, validated_at)) from iceberg.{p.marts}.device_intervals group by 1 order by 1"
+        ),
     }

@@ -73,8 +73,7 @@ def load_then_produce_a_day_more(s: State, seed: int) -> None:
     p = s.pipeline
     p.catch_up()
     more = generate_backfill(first_devices(s.device_customers, 5), FIRST_DAY + timedelta(days=1), days=1, seed=seed)
-    s.telemetry += produce(p.settings, TELEMETRY_TEST_TOPIC, more.telemetry)
-    p.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
+    s.send(more.telemetry)
 
 
 def wait_for_the_merge_into_stg_telemetry_raw(p: IsolatedPipeline, timeout_s: float = 600) -> None:
@@ -257,9 +256,7 @@ def test_the_clock_stepping_back_between_runs_loses_no_reading(make_state):
     p = s.pipeline
     p.catch_up()
     more = generate_backfill(first_devices(s.device_customers, 5), FIRST_DAY + timedelta(days=1), days=1, seed=4)
-    s.telemetry += produce(p.settings, TELEMETRY_TEST_TOPIC, more.telemetry)
-    s.fault_logs += produce(p.settings, FAULT_LOG_TEST_TOPIC, more.fault_logs)
-    p.wait_for_topic_count(TELEMETRY_TEST_TOPIC, len(s.telemetry))
+    s.send(more.telemetry, more.fault_logs)
     # Alerts off: under libfaketime, librdkafka's timed waits stretch to their limits (a metadata
     # request times out), an artifact of faking one process's clock, not of the pipeline.
     p.lakehouse("catch-up", timeout_s=1200, extra_env={

@@ -9,8 +9,10 @@ fault labels yields precision and recall.
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -29,10 +31,13 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def state(settings, tmp_path_factory):
     def fill(s):
-        record = tmp_path_factory.mktemp("sim") / "record.jsonl"
+        folder = tmp_path_factory.mktemp("sim")
+        record = folder / "record.jsonl"
+        s.labels_csv = folder / "labels.csv"
         result = subprocess.run(
             [sys.executable, str(REPO_ROOT / "telemetry_simulator.py"), "--backfill-days", "2", "--seed", "20251209",
              "--chaos", "--devices", "10", "--fault-rate", "0.5", "--record", str(record), "--quiet",
+             "--fault-labels", str(s.labels_csv),
              "--bootstrap-servers", settings.kafka_bootstrap_servers,
              "--topic", TELEMETRY_TEST_TOPIC, "--fault-log-topic", FAULT_LOG_TEST_TOPIC],
             cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
@@ -73,3 +78,32 @@ def test_health_scoring_reports_precision_and_recall(state):
     assert all(sum(r[4:8]) == scored for r in rows), f"each row counts the {scored} scored device-days once"
     statuses = dict(p.query(f"select device_health_status, count(*) from iceberg.{p.marts}.device_health group by 1"))
     assert statuses.get("HEALTHY", 0) > 0 and (statuses.get("DEGRADED", 0) + statuses.get("UNHEALTHY", 0)) > 0
+
+
+def test_vee_finds_the_labelled_dropouts_and_stuck_registers(state):
+    """Every interval inside a labelled comm dropout is a gap; every reading of a labelled stuck
+    register, from 2 hours into the episode, is in a zero run. (An episode still open at the end
+    of the backfill has no end.)"""
+    p = state.pipeline
+    with state.labels_csv.open() as handle:
+        labels = list(csv.DictReader(handle))
+    devices = ", ".join(sorted({repr(label["device_id"]) for label in labels}))
+    rows = p.query(f"select device_id, interval_end_at, reading_count, rule_codes from iceberg.{p.marts}.device_intervals "
+                   f"where device_id in ({devices})")
+    checked = {"COMM_DROPOUT": 0, "REGISTER_STUCK": 0}
+    for label in labels:
+        if label["fault_type"] not in checked:
+            continue
+        started_at = datetime.fromisoformat(label["started_at"].replace("Z", "+00:00")).astimezone(UTC)
+        ended_at = (datetime.fromisoformat(label["ended_at"].replace("Z", "+00:00")).astimezone(UTC)
+                    if label["ended_at"] else datetime.max.replace(tzinfo=UTC))
+        if label["fault_type"] == "COMM_DROPOUT":
+            inside = [r for r in rows if r[0] == label["device_id"] and started_at < r[1] < ended_at]
+            assert all(r[2] == 0 and r[3].startswith("GAP") for r in inside), (label, inside[:3])
+        else:
+            inside = [r for r in rows if r[0] == label["device_id"] and r[2] > 0
+                      and started_at + timedelta(hours=2) <= r[1] < ended_at]
+            assert all("ZERO_RUN" in (r[3] or "") for r in inside), (label, [r for r in inside if "ZERO_RUN" not in (r[3] or "")][:3])
+        checked[label["fault_type"]] += len(inside)
+    print(checked)
+    assert all(checked.values()), f"the seeded backfill has a dropout and a stuck register to check: {checked}"

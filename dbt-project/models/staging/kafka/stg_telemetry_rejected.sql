@@ -11,6 +11,7 @@ select
     reject_reason,
     device_id,
     reading_at,
+    energy_kwh,
     batch_id,
     loaded_at
 from {{ ref('stg_telemetry_messages') }}

@@ -1,0 +1,317 @@
+{#-
+    VEE validation: one row per expected reading interval per meter per local day, with the
+    reading that arrived for it (if any), a validation status and the codes of the rules that
+    fired. Rules and thresholds: device_intervals.yml and the README's VEE section.
+
+    The grid is every interval end of a meter's local day (92, 96 or 100 at 15 min; the current
+    day up to when the run started), for each meter-day with a reading or an event. A day a meter
+    sent nothing has no rows here: device_health has it, with reading_count 0. A reading belongs
+    to the interval end nearest its timestamp.
+
+    Incremental by meter-day: a run re-validates the meter-days that int_device_days_aggregated
+    changed since this table's watermark, so its work follows the batch, not the fleet. The rules
+    that look past one interval read bounded context only: readings up to vee_context_hours either
+    side of the day (zero runs, the previous register), and the meter's daily maxima of the
+    vee_spike_reference_days before it (spikes).
+-#}
+{{ config(
+    unique_key=['device_id', 'interval_end_at'],
+    properties={'partitioning': "ARRAY['day(interval_end_at)']"}
+) }}
+
+{%- set default_interval_seconds = (var('expected_reading_interval_minutes') | int) * 60 -%}
+{%- set context_hours = var('vee_context_hours') | int -%}
+{%- set reference_days = var('vee_spike_reference_days') | int -%}
+{%- set drift_tolerance_s = var('clock_drift_tolerance_s') | int -%}
+{%- if is_incremental() -%}
+    {%- set watermark = stored_max_batch_id(this) -%}
+    {%- set touched_dates = [] -%}
+    {%- do collect_dates(
+        "select distinct reading_date from " ~ ref('int_device_days_aggregated') ~ " where batch_id > " ~ watermark,
+        touched_dates
+    ) -%}
+{%- endif %}
+
+with
+
+aggregated as (
+    select
+        device_id,
+        reading_date,
+        interval_seconds,
+        last_reading_at
+    from {{ ref('int_device_days_aggregated') }}
+    {%- if is_incremental() %}
+        where
+            reading_date in ({{ dates_relation(touched_dates, 'reading_date') }})
+            and batch_id > {{ watermark }}
+    {%- endif %}
+),
+
+devices as (
+    select
+        device_id,
+        customer_id,
+        customer_segment,
+        timezone
+    from {{ ref('int_devices_located') }}
+),
+
+day_bounds as (
+    select
+        aggregated.device_id,
+        devices.customer_id,
+        devices.customer_segment,
+        aggregated.reading_date,
+        cast(coalesce(aggregated.interval_seconds, {{ default_interval_seconds }}) as bigint) as interval_seconds,
+        with_timezone(
+            cast(aggregated.reading_date as timestamp(6)), coalesce(devices.timezone, {{ utility_timezone() }})
+        ) as day_start_at,
+        with_timezone(
+            cast(aggregated.reading_date + interval '1' day as timestamp(6)),
+            coalesce(devices.timezone, {{ utility_timezone() }})
+        ) as day_end_at,
+        {#- The current day's grid ends when the run started, or at its latest reading. -#}
+        greatest({{ run_loaded_at() }}, coalesce(aggregated.last_reading_at, {{ run_loaded_at() }})) as horizon_at
+    from aggregated
+    left join devices on aggregated.device_id = devices.device_id
+),
+
+bounds as (
+    select
+        *,
+        cast(floor(to_unixtime(day_start_at)) as bigint) as day_start_s,
+        cast(floor(to_unixtime(day_end_at)) as bigint) as day_end_s,
+        cast(floor(to_unixtime(least(day_end_at, horizon_at))) as bigint) as grid_end_s
+    from day_bounds
+),
+
+grid as (
+    select
+        bounds.device_id,
+        bounds.customer_id,
+        bounds.reading_date,
+        bounds.interval_seconds,
+        slots.interval_end_s
+    from bounds
+    cross join
+        unnest(
+            sequence(
+                (bounds.day_start_s / bounds.interval_seconds + 1) * bounds.interval_seconds,
+                greatest(bounds.grid_end_s, (bounds.day_start_s / bounds.interval_seconds + 1) * bounds.interval_seconds),
+                bounds.interval_seconds
+            )
+        ) as slots (interval_end_s)
+    where slots.interval_end_s <= bounds.grid_end_s
+),
+
+context_readings as (
+    {#- The meter's readings from vee_context_hours before its day to as long after it. -#}
+    select
+        bounds.device_id,
+        bounds.reading_date,
+        bounds.customer_segment,
+        bounds.interval_seconds,
+        bounds.day_start_s,
+        bounds.day_end_s,
+        readings.reading_at,
+        readings.energy_kwh,
+        readings.voltage_v,
+        readings.register_kwh,
+        to_unixtime(readings.reading_at) as reading_s
+    from {{ ref('stg_telemetry_raw') }} as readings
+    inner join bounds
+        on
+            readings.device_id = bounds.device_id
+            and readings.reading_at > bounds.day_start_at - interval '{{ context_hours }}' hour
+            and readings.reading_at <= bounds.day_end_at + interval '{{ context_hours }}' hour
+    {%- if is_incremental() %}
+        where {{ in_local_days('readings.reading_at', touched_dates, context_hours) }}
+    {%- endif %}
+),
+
+sequenced as (
+    select
+        *,
+        cast(round(reading_s / interval_seconds) as bigint) * interval_seconds as interval_end_s,
+        least(
+            reading_s % interval_seconds, interval_seconds - reading_s % interval_seconds
+        ) > {{ drift_tolerance_s }} as is_misaligned,
+        register_kwh < lag(register_kwh) over (
+            partition by device_id, reading_date order by reading_at
+        ) as is_register_rollback,
+        {#- The register moved by this much more than the interval's energy (0 when they agree). -#}
+        register_kwh - lag(register_kwh) over (
+            partition by device_id, reading_date order by reading_at
+        ) - energy_kwh as register_residual_kwh,
+        {#- Readings since the last consuming one: a zero run shares its group. -#}
+        count_if(energy_kwh > 0) over (
+            partition by device_id, reading_date order by reading_at
+            rows between unbounded preceding and current row
+        ) as consumption_group
+    from context_readings
+),
+
+spike_references as (
+    {#- The median of the meter's daily maxima over the days before (a daily maximum of 96
+        intervals is about the meter's p99). -#}
+    select
+        bounds.device_id,
+        bounds.reading_date,
+        element_at(
+            array_sort(array_agg(history.max_energy_kwh)), cast((count(*) + 1) / 2 as integer)
+        ) as reference_max_energy_kwh
+    from bounds
+    inner join {{ ref('int_device_days_aggregated') }} as history
+        on
+            bounds.device_id = history.device_id
+            and history.reading_date >= bounds.reading_date - interval '{{ reference_days }}' day
+            and bounds.reading_date > history.reading_date
+    where
+        history.max_energy_kwh is not null
+        {%- if is_incremental() %}
+            and history.reading_date >= date '{{ touched_dates[0] if touched_dates else "1970-01-01" }}'
+            - interval '{{ reference_days }}' day
+        {%- endif %}
+    group by bounds.device_id, bounds.reading_date
+),
+
+zero_runs as (
+    select
+        *,
+        energy_kwh = 0
+        and count_if(energy_kwh = 0) over (
+            partition by device_id, reading_date, consumption_group
+        ) * interval_seconds >= {{ var('vee_zero_run_min_hours') }} * 3600 as is_in_zero_run,
+        max(energy_kwh) over (partition by device_id, reading_date) as context_max_energy_kwh
+    from sequenced
+),
+
+checked as (
+    select
+        zero_runs.*,
+        zero_runs.is_in_zero_run
+        and coalesce(spike_references.reference_max_energy_kwh, zero_runs.context_max_energy_kwh) > 0
+            as is_zero_run,
+        zero_runs.energy_kwh > {{ var('vee_spike_multiple') }} * spike_references.reference_max_energy_kwh
+        or zero_runs.energy_kwh > zero_runs.interval_seconds / 3600.0 * case zero_runs.customer_segment
+            when 'residential' then {{ var('vee_max_kw_residential') }}
+            when 'commercial' then {{ var('vee_max_kw_commercial') }}
+            when 'small_industrial' then {{ var('vee_max_kw_small_industrial') }}
+        end as is_spike,
+        zero_runs.voltage_v not between {{ var('en50160_min_voltage_v') }} and {{ var('en50160_max_voltage_v') }}
+            as is_voltage_out_of_range
+    from zero_runs
+    left join spike_references
+        on
+            zero_runs.device_id = spike_references.device_id
+            and zero_runs.reading_date = spike_references.reading_date
+    where zero_runs.interval_end_s > zero_runs.day_start_s and zero_runs.interval_end_s <= zero_runs.day_end_s
+),
+
+interval_readings as (
+    select
+        device_id,
+        reading_date,
+        interval_end_s,
+        count(*) as reading_count,
+        max(reading_at) as reading_at,
+        sum(energy_kwh) as energy_kwh,
+        max_by(voltage_v, reading_at) as voltage_v,
+        max_by(register_kwh, reading_at) as register_kwh,
+        bool_or(is_misaligned) as is_misaligned,
+        bool_or(is_register_rollback) as is_register_rollback,
+        bool_or(is_zero_run) as is_zero_run,
+        bool_or(is_spike) as is_spike,
+        bool_or(is_voltage_out_of_range) as is_voltage_out_of_range
+    from checked
+    group by device_id, reading_date, interval_end_s
+),
+
+register_days as (
+    select
+        device_id,
+        reading_date,
+        abs(sum(register_residual_kwh)) > {{ var('vee_register_tolerance_kwh') }} as is_register_mismatch
+    from checked
+    group by device_id, reading_date
+),
+
+negative_intervals as (
+    {#- Staging rejects a negative reading (OUT_OF_RANGE); the interval it was meant for is named. -#}
+    select distinct
+        bounds.device_id,
+        bounds.reading_date,
+        cast(round(to_unixtime(rejected.reading_at) / bounds.interval_seconds) as bigint)
+        * bounds.interval_seconds as interval_end_s
+    from {{ ref('stg_telemetry_rejected') }} as rejected
+    inner join bounds
+        on
+            rejected.device_id = bounds.device_id
+            and rejected.reading_at > bounds.day_start_at - interval '{{ context_hours }}' hour
+            and rejected.reading_at <= bounds.day_end_at + interval '{{ context_hours }}' hour
+    where rejected.reject_reason = 'OUT_OF_RANGE' and rejected.energy_kwh < 0
+),
+
+validated as (
+    select
+        grid.device_id,
+        grid.customer_id,
+        grid.reading_date,
+        grid.interval_end_s,
+        grid.interval_seconds,
+        coalesce(interval_readings.reading_count, 0) as reading_count,
+        interval_readings.reading_at,
+        interval_readings.energy_kwh,
+        interval_readings.voltage_v,
+        interval_readings.register_kwh,
+        filter(
+            array[
+                if(interval_readings.reading_count is null, 'GAP'),
+                if(negative_intervals.interval_end_s is not null, 'NEGATIVE_ENERGY'),
+                if(interval_readings.is_spike, 'SPIKE'),
+                if(interval_readings.is_zero_run, 'ZERO_RUN'),
+                if(interval_readings.is_register_rollback, 'REGISTER_ROLLBACK'),
+                if(register_days.is_register_mismatch, 'REGISTER_MISMATCH'),
+                if(interval_readings.is_voltage_out_of_range, 'VOLTAGE_OUT_OF_RANGE'),
+                if(interval_readings.is_misaligned, 'MISALIGNED')
+            ],
+            code -> code is not null
+        ) as rule_codes
+    from grid
+    left join interval_readings
+        on
+            grid.device_id = interval_readings.device_id
+            and grid.reading_date = interval_readings.reading_date
+            and grid.interval_end_s = interval_readings.interval_end_s
+    left join register_days
+        on
+            grid.device_id = register_days.device_id
+            and grid.reading_date = register_days.reading_date
+    left join negative_intervals
+        on
+            grid.device_id = negative_intervals.device_id
+            and grid.reading_date = negative_intervals.reading_date
+            and grid.interval_end_s = negative_intervals.interval_end_s
+)
+
+select
+    device_id,
+    customer_id,
+    cast(from_unixtime(interval_end_s, 'UTC') as timestamp(6) with time zone) as interval_end_at,
+    reading_date,
+    cast(interval_seconds / 60 as integer) as interval_minutes,
+    reading_count,
+    reading_at,
+    energy_kwh,
+    voltage_v,
+    register_kwh,
+    case
+        when reading_count = 0 then 'MISSING'
+        when cardinality(rule_codes) > 0 then 'SUSPECT'
+        else 'VALID'
+    end as validation_status,
+    nullif(array_join(rule_codes, ','), '') as rule_codes,
+    cast({{ pipeline_batch_id() }} as bigint) as batch_id,
+    {{ run_loaded_at() }} as validated_at
+from validated
