@@ -911,7 +911,7 @@ def expected_intervals(expected: Expected) -> dict:
     intervals: dict = defaultdict(lambda: [0, 0.0])
     for (device_id, reading_at), (_, _, reading) in expected.readings.items():
         interval_s = 60 * (reading.get("interval_minutes") or 15)
-        end_s = round(reading_at.timestamp() / interval_s) * interval_s
+        end_s = math.floor(reading_at.timestamp() / interval_s + 0.5) * interval_s  # half up, as Trino's round()
         row = intervals[(device_id, datetime.fromtimestamp(end_s, UTC))]
         row[0] += 1
         row[1] += reading["energy_kwh"]

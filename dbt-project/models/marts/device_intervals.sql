@@ -71,8 +71,7 @@ day_bounds as (
             cast(aggregated.reading_date + interval '1' day as timestamp(6)),
             coalesce(devices.timezone, {{ utility_timezone() }})
         ) as day_end_at,
-        {#- The current day's grid ends when the run started, or at its latest reading. -#}
-        greatest({{ run_loaded_at() }}, coalesce(aggregated.last_reading_at, {{ run_loaded_at() }})) as horizon_at
+        aggregated.last_reading_at
     from aggregated
     left join devices on aggregated.device_id = devices.device_id
 ),
@@ -82,7 +81,15 @@ bounds as (
         *,
         cast(floor(to_unixtime(day_start_at)) as bigint) as day_start_s,
         cast(floor(to_unixtime(day_end_at)) as bigint) as day_end_s,
-        cast(floor(to_unixtime(least(day_end_at, horizon_at))) as bigint) as grid_end_s
+        {#- The current day's grid ends when the run started, or at the interval of its latest
+            reading (which may lie ahead of a reading stamped just before it). -#}
+        least(
+            cast(floor(to_unixtime(day_end_at)) as bigint),
+            greatest(
+                cast(floor(to_unixtime({{ run_loaded_at() }})) as bigint),
+                coalesce(cast(round(to_unixtime(last_reading_at) / interval_seconds) as bigint) * interval_seconds, 0)
+            )
+        ) as grid_end_s
     from day_bounds
 ),
 
