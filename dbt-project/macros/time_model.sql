@@ -77,3 +77,23 @@
         )
     {%- endif -%}
 {%- endmacro %}
+
+{#- The interval end (epoch seconds) nearest the instant `epoch_s`, on a grid of `interval_s`:
+    where VEE validation places a reading. -#}
+{% macro nearest_interval_end_s(epoch_s, interval_s) -%}
+    cast(round({{ epoch_s }} / {{ interval_s }}) as bigint) * {{ interval_s }}
+{%- endmacro %}
+
+{#- SQL predicate: the instant `epoch_s` is more than clock_drift_tolerance_s from the grid of
+    `interval_s` (a drifting clock). -#}
+{% macro is_off_grid(epoch_s, interval_s) -%}
+    least({{ epoch_s }} % {{ interval_s }}, {{ interval_s }} - {{ epoch_s }} % {{ interval_s }})
+    > {{ var('clock_drift_tolerance_s') }}
+{%- endmacro %}
+
+{#- SQL predicate: the instant `ts_expr` lies in the local day (`day_start_at`, `day_end_at`] or
+    within `pad_hours` of it. -#}
+{% macro within_day(ts_expr, day_start_at, day_end_at, pad_hours=0) -%}
+    {{ ts_expr }} > {{ day_start_at }} - interval '{{ pad_hours }}' hour
+    and {{ ts_expr }} <= {{ day_end_at }} + interval '{{ pad_hours }}' hour
+{%- endmacro %}

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -415,7 +416,10 @@ def classify(value: str | None, known_devices: set[str], now: datetime) -> tuple
         return "UNKNOWN_DEVICE", None
     if reading_at > now + FUTURE_TOLERANCE:
         return "FUTURE_TIMESTAMP", None
-    return None, {"device_id": device_id, "reading_at": reading_at, "energy_kwh": energy, "status": values["status"]}
+    register = metrics.get("register_kwh")
+    return None, {"device_id": device_id, "reading_at": reading_at, "energy_kwh": energy, "status": values["status"],
+                  "register_kwh": None if register is None else float(register),
+                  "interval_minutes": doc.get("interval_minutes")}
 
 
 @dataclass
@@ -839,6 +843,7 @@ def assert_matches_oracle(s: State) -> Expected:
 
     assert_hours_and_bills_match(p, expected, s.device_customers)
     assert_intervals_match(p, expected)
+    assert_estimated_energy_matches(p, expected, s.device_customers)
 
     parsed, unparsed = (
         p.query(f"select count(*) from iceberg.{p.staging}.stg_fault_logs")[0][0],
@@ -856,6 +861,11 @@ def _assert_amounts(got: tuple, want: tuple, amounts: tuple[int, ...], key) -> N
             assert math.isclose(g, w, abs_tol=1e-9), (key, i, g, w)
         else:
             assert g == w, (key, i, g, w)
+
+
+def _assert_same_keys(actual: dict, want: dict, what: str) -> None:
+    assert set(actual) == set(want), {what: {"not expected": sorted(set(actual) - set(want))[:5],
+                                             "missing": sorted(set(want) - set(actual))[:5]}}
 
 
 def assert_hours_and_bills_match(p: IsolatedPipeline, expected: Expected, device_customers: dict[str, str]) -> None:
@@ -881,8 +891,7 @@ def assert_hours_and_bills_match(p: IsolatedPipeline, expected: Expected, device
             f"billed_hour_count from iceberg.{p.marts}.customer_billing_daily"
         )
     }
-    assert set(bills) == set(expected.bills), {"not expected": sorted(set(bills) - set(expected.bills))[:10],
-                                               "missing": sorted(set(expected.bills) - set(bills))[:10]}
+    _assert_same_keys(bills, expected.bills, "daily bills")
     for key, want in expected.bills.items():
         _assert_amounts(bills[key], want, (2, 3), key)
     # The monthly bill: the oracle's daily bills summed per customer, month and period.
@@ -899,28 +908,72 @@ def assert_hours_and_bills_match(p: IsolatedPipeline, expected: Expected, device
             f"from iceberg.{p.marts}.customer_billing_monthly"
         )
     }
-    assert set(monthly) == set(months), {"not expected": sorted(set(monthly) - set(months))[:10],
-                                         "missing": sorted(set(months) - set(monthly))[:10]}
+    _assert_same_keys(monthly, months, "monthly bills")
     for key, want in months.items():
         _assert_amounts(monthly[key], tuple(want), (0, 1), key)
 
 
-def expected_intervals(expected: Expected) -> dict:
-    """(device_id, interval end) -> [reading count, energy kWh]: each reading on the interval end
-    nearest its timestamp, as VEE validation places it."""
-    intervals: dict = defaultdict(lambda: [0, 0.0])
+@dataclass
+class IntervalReading:
+    """What landed on one VEE interval: its readings' count and energy, the latest's register."""
+    reading_count: int = 0
+    energy_kwh: float = 0.0
+    register_kwh: float | None = None
+    latest_at: datetime | None = None
+
+
+def expected_intervals(expected: Expected) -> dict[tuple[str, datetime], IntervalReading]:
+    """(device_id, interval end) -> IntervalReading: each reading on the interval end nearest its
+    timestamp, as VEE validation places it."""
+    intervals: dict = defaultdict(IntervalReading)
     for (device_id, reading_at), (_, _, reading) in expected.readings.items():
-        interval_s = 60 * (reading.get("interval_minutes") or 15)
+        interval_s = 60 * (reading["interval_minutes"] or 15)
         end_s = math.floor(reading_at.timestamp() / interval_s + 0.5) * interval_s  # half up, as Trino's round()
         row = intervals[(device_id, datetime.fromtimestamp(end_s, UTC))]
-        row[0] += 1
-        row[1] += reading["energy_kwh"]
+        row.reading_count += 1
+        row.energy_kwh += reading["energy_kwh"]
+        if row.latest_at is None or reading_at > row.latest_at:
+            row.latest_at, row.register_kwh = reading_at, reading["register_kwh"]
     return intervals
+
+
+def expected_estimates(expected: Expected, max_gap: timedelta = timedelta(hours=3),
+                       register_tolerance_kwh: float = 0.01) -> dict[tuple[str, datetime], tuple[str, float]]:
+    """(device_id, interval end) -> (estimation method, kWh) for every interval of a gap of up to
+    `max_gap` between two intervals with readings (vee_estimation_max_gap_hours): the register's
+    count over the gap split along the straight line between the two readings, else the line."""
+    intervals = expected_intervals(expected)
+    steps = {device_id: timedelta(minutes=reading["interval_minutes"] or 15)
+             for (device_id, _), (_, _, reading) in expected.readings.items()}
+    ends_by_device = defaultdict(list)
+    for device_id, end in intervals:
+        ends_by_device[device_id].append(end)
+    estimates = {}
+    for device_id, ends in ends_by_device.items():
+        step = steps[device_id]
+        ends.sort()
+        for before, after in pairwise(ends):
+            missing = (after - before) // step - 1
+            if missing == 0 or missing * step > max_gap:
+                continue
+            first, last = intervals[(device_id, before)], intervals[(device_id, after)]
+            counted = (None if first.register_kwh is None or last.register_kwh is None
+                       else last.register_kwh - first.register_kwh - last.energy_kwh)
+            line_total = missing * (first.energy_kwh + last.energy_kwh) / 2
+            for k in range(1, missing + 1):
+                line = first.energy_kwh + (last.energy_kwh - first.energy_kwh) * k / (missing + 1)
+                if counted is None or counted < -register_tolerance_kwh:
+                    estimate = ("LINEAR_INTERPOLATION", line)
+                else:
+                    share = line / line_total if line_total > 0 else 1 / missing
+                    estimate = ("REGISTER_SPLIT", max(counted, 0) * share)
+                estimates[(device_id, before + k * step)] = estimate
+    return estimates
 
 
 def assert_intervals_match(p: IsolatedPipeline, expected: Expected) -> None:
     """device_intervals (VEE): every reading on its interval, each meter-day with a row for every
-    interval of its local day, a gap exactly where no reading is."""
+    interval of its local day, a gap exactly where no reading is, and each short gap estimated."""
     table = f"iceberg.{p.marts}.device_intervals"
     present = {
         (device_id, end_at.astimezone(UTC)): (count, energy)
@@ -929,16 +982,26 @@ def assert_intervals_match(p: IsolatedPipeline, expected: Expected) -> None:
         )
     }
     want = expected_intervals(expected)
-    assert set(present) == set(want), {"not expected": sorted(set(present) - set(want))[:5],
-                                       "missing": sorted(set(want) - set(present))[:5]}
-    for key, (count, energy) in want.items():
-        assert present[key][0] == count, key
-        assert math.isclose(present[key][1], energy, abs_tol=1e-9), (key, present[key][1], energy)
+    _assert_same_keys(present, want, "intervals with readings")
+    for key, interval in want.items():
+        assert present[key][0] == interval.reading_count, key
+        assert math.isclose(present[key][1], interval.energy_kwh, abs_tol=1e-9), (key, present[key][1], interval)
     misfiled = p.query(
         f"select count(*) from {table} where (reading_count = 0) != (validation_status = 'MISSING' "
-        "and energy_kwh is null and coalesce(rule_codes, '') like 'GAP%')"
+        "and coalesce(rule_codes, '') like 'GAP%') or (reading_count = 0 and not is_estimated and energy_kwh is not null)"
     )[0][0]
-    assert misfiled == 0, "a gap is MISSING with GAP, and only a gap"
+    assert misfiled == 0, "a gap is MISSING with GAP, and only a gap; a gap not estimated has no energy"
+    estimated = {
+        (device_id, end_at.astimezone(UTC)): (method, energy)
+        for device_id, end_at, method, energy in p.query(
+            f"select device_id, interval_end_at, estimation_method, energy_kwh from {table} where is_estimated"
+        )
+    }
+    want_estimates = expected_estimates(expected)
+    _assert_same_keys(estimated, want_estimates, "estimated gaps")
+    for key, (method, energy) in want_estimates.items():
+        assert estimated[key][0] == method, (key, estimated[key], method)
+        assert math.isclose(estimated[key][1], energy, abs_tol=1e-9), (key, estimated[key], energy)
     zones = p.device_zones()
     devices = sorted({device_id for device_id, _ in expected.device_days})
     per_day = {
@@ -950,11 +1013,38 @@ def assert_intervals_match(p: IsolatedPipeline, expected: Expected) -> None:
     }
     now = datetime.now(UTC)
     for device_id, day in expected.device_days:
-        zone = ZoneInfo(zones.get(device_id, "Europe/Berlin"))
-        start = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
-        end = (datetime(day.year, day.month, day.day, tzinfo=zone) + timedelta(days=1)).astimezone(UTC)
+        midnight = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zones.get(device_id, "Europe/Berlin")))
+        start, end = midnight.astimezone(UTC), (midnight + timedelta(days=1)).astimezone(UTC)
         if end <= now:
             assert per_day.get((device_id, day)) == (end - start).total_seconds() // 900, (device_id, day)
+
+
+def assert_estimated_energy_matches(p: IsolatedPipeline, expected: Expected, device_customers: dict[str, str],
+                                    max_share: float = 0.02) -> None:
+    """customer_usage_summary: each customer-day's estimated kWh is the sum of the oracle's
+    estimates on that local day, with its share of actual plus estimated and the billing-quality
+    flag above `max_share` (billing_max_estimated_share)."""
+    zones = p.device_zones()
+    estimated: dict = defaultdict(float)
+    for (device_id, end_at), (_, energy) in expected_estimates(expected).items():
+        estimated[(device_customers[device_id], local_day(end_at, zones.get(device_id, "Europe/Berlin")))] += energy
+    rows = {
+        (customer_id, day): (energy, share, is_flagged)
+        for customer_id, day, energy, share, is_flagged in p.query(
+            "select customer_id, reading_date, estimated_energy_kwh, estimated_energy_share, is_billing_quality_flagged "
+            f"from iceberg.{p.marts}.customer_usage_summary"
+        )
+    }
+    assert set(estimated) <= set(rows), sorted(set(estimated) - set(rows))[:5]
+    for key, (_, actual_kwh, _) in expected.customer_days.items():
+        energy, share, is_flagged = rows[key]
+        assert math.isclose(energy, estimated[key], abs_tol=1e-9), (key, energy, estimated[key])
+        if actual_kwh + estimated[key] == 0:
+            assert share is None and not is_flagged, key
+        else:
+            want_share = estimated[key] / (actual_kwh + estimated[key])
+            assert math.isclose(share, want_share, abs_tol=1e-9), (key, share, want_share)
+            assert is_flagged == (want_share > max_share), (key, share)
 
 
 def duplicate_count(expected: Expected) -> int:
@@ -975,7 +1065,8 @@ def snapshot(s: State) -> dict[str, list[tuple]]:
         # order-insensitive checksums of the values and of the run columns.
         "device_intervals": p.query(
             "select reading_date, count(*), checksum(row(device_id, interval_end_at, interval_minutes, reading_count, "
-            "reading_at, energy_kwh, voltage_v, register_kwh, validation_status, rule_codes)), "
+            "reading_at, energy_kwh, is_estimated, estimation_method, voltage_v, register_kwh, validation_status, "
+            "rule_codes)), "
             f"checksum(row(batch_id, validated_at)) from iceberg.{p.marts}.device_intervals group by 1 order by 1"
         ),
     }

@@ -7,12 +7,16 @@ tests of this module, in order:
    equal the Python oracle, and one more cycle is idle: it starts no dbt and changes no row;
 2. more data, `catch-up` SIGKILLed in the middle of a batch (runner and dbt), then `catch-up`
    again: the marts equal the oracle over everything produced;
-3. a master-data change alone makes the next cycle run dbt.
+3. a master-data change alone makes the next cycle run dbt;
+4. a reading just after local midnight, alone in its batch, lands on the day before's last
+   VEE interval.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg2
 import pytest
@@ -23,6 +27,7 @@ from tests.helpers.pipeline import (
     assert_matches_oracle,
     first_devices,
     generate_backfill,
+    generate_local_days,
     isolated_state,
     produce,
     snapshot,
@@ -99,3 +104,31 @@ def test_a_master_data_change_alone_triggers_a_run(state):
     finally:
         with psycopg2.connect(**p.settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
             cur.execute("update customers set region = %s where customer_id = %s", (region, customer_id))
+
+
+def test_a_reading_just_after_midnight_alone_in_its_batch_fills_the_day_before(state):
+    """A reading stamped 4 minutes after local midnight belongs to the VEE interval that ends at
+    midnight, on the day before; a batch holding only that reading re-validates that day too."""
+    p = state.pipeline
+    device_id, customer_id = first_devices(state.device_customers, 1)[0]
+    zone = p.device_zones().get(device_id, "Europe/Berlin")
+    day = FIRST_DAY - timedelta(days=2)
+    midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), ZoneInfo(zone)).astimezone(UTC)
+    readings = generate_local_days([(device_id, customer_id, zone)], [day, day + timedelta(days=1)], seed=12)
+
+    def stamped_at(text: str) -> datetime:
+        return datetime.strptime(json.loads(text)["timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+    state.send([(key, text) for key, text in readings if stamped_at(text) < midnight])
+    p.catch_up()
+    late = json.loads(next(text for _, text in readings if stamped_at(text) > midnight))
+    late["timestamp"] = (midnight + timedelta(minutes=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    state.send([(device_id, json.dumps(late))])
+    p.catch_up()
+    [(count, reading_date, rule_codes)] = p.query(
+        f"select reading_count, reading_date, rule_codes from iceberg.{p.marts}.device_intervals "
+        f"where device_id = '{device_id}' and interval_end_at = from_iso8601_timestamp('{midnight.isoformat()}')"
+    )
+    assert (count, reading_date) == (1, day), (count, reading_date)
+    assert "MISALIGNED" in rule_codes
+    assert_matches_oracle(state)

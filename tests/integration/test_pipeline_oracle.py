@@ -17,6 +17,7 @@ The test topics are recreated, so don't run two of these sessions at the same ti
 from __future__ import annotations
 
 import json
+import math
 import socket
 import subprocess
 import time
@@ -98,11 +99,24 @@ def test_a_second_run_with_no_new_data_changes_no_row(state):
 def test_late_data_updates_only_its_day(state):
     p = state.pipeline
     assert state.held_back, "the backfill held readings back"
+    held = [json.loads(text) for _, text in state.held_back]
+    window = (
+        f"device_id = '{LATE_DEVICE}' and interval_end_at between from_iso8601_timestamp('{held[0]['timestamp']}') "
+        f"and from_iso8601_timestamp('{held[-1]['timestamp']}')"
+    )
+    estimated = f"select estimation_method, count(*), sum(energy_kwh) from iceberg.{p.marts}.device_intervals " \
+                f"where is_estimated and {window} group by 1"
+    # The held-back readings are a 2-hour gap: estimated by splitting what the register counted
+    # over it, which is exactly the energy of the readings still to come.
+    [(method, count, estimated_kwh)] = p.query(estimated)
+    assert (method, count) == ("REGISTER_SPLIT", len(held))
+    assert math.isclose(estimated_kwh, sum(doc["metrics"]["energy_kwh"] for doc in held), abs_tol=1e-9)
     before = snapshot(state)
     state.send(state.held_back)
     p.catch_up()
     after = snapshot(state)
     assert_matches_oracle(state)
+    assert p.query(estimated) == [], "the late actuals replace the estimates"
 
     def by_day(rows: list[tuple], day_index: int, drop: tuple[int, ...] = ()) -> dict:
         out: dict = {}

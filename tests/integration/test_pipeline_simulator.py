@@ -10,6 +10,7 @@ fault labels yields precision and recall.
 from __future__ import annotations
 
 import csv
+import math
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -81,29 +82,46 @@ def test_health_scoring_reports_precision_and_recall(state):
 
 
 def test_vee_finds_the_labelled_dropouts_and_stuck_registers(state):
-    """Every interval inside a labelled comm dropout is a gap; every reading of a labelled stuck
-    register, from 2 hours into the episode, is in a zero run. (An episode still open at the end
-    of the backfill has no end.)"""
+    """Every interval inside a labelled comm dropout is a gap; a dropout of up to 3 hours is
+    estimated by splitting what the register counted over it (the simulator's register keeps
+    counting), and the estimates sum to exactly that; a longer one is not estimated. Every reading
+    of a labelled stuck register, from 2 hours into the episode, is in a zero run. (An episode
+    still open at the end of the backfill has no end.)"""
     p = state.pipeline
     with state.labels_csv.open() as handle:
         labels = list(csv.DictReader(handle))
     devices = ", ".join(sorted({repr(label["device_id"]) for label in labels}))
-    rows = p.query(f"select device_id, interval_end_at, reading_count, rule_codes from iceberg.{p.marts}.device_intervals "
-                   f"where device_id in ({devices})")
+    rows = p.query(f"select device_id, interval_end_at, reading_count, rule_codes, energy_kwh, register_kwh, "
+                   f"estimation_method from iceberg.{p.marts}.device_intervals where device_id in ({devices}) "
+                   "order by device_id, interval_end_at")
     checked = {"COMM_DROPOUT": 0, "REGISTER_STUCK": 0}
+    estimated = {"short dropouts": 0, "long dropouts": 0}
     for label in labels:
         if label["fault_type"] not in checked:
             continue
         started_at = datetime.fromisoformat(label["started_at"].replace("Z", "+00:00")).astimezone(UTC)
         ended_at = (datetime.fromisoformat(label["ended_at"].replace("Z", "+00:00")).astimezone(UTC)
                     if label["ended_at"] else datetime.max.replace(tzinfo=UTC))
+        device_rows = [r for r in rows if r[0] == label["device_id"]]
         if label["fault_type"] == "COMM_DROPOUT":
-            inside = [r for r in rows if r[0] == label["device_id"] and started_at < r[1] < ended_at]
+            inside = [r for r in device_rows if started_at < r[1] < ended_at]
             assert all(r[2] == 0 and r[3].startswith("GAP") for r in inside), (label, inside[:3])
+            before = [r for r in device_rows if r[1] <= started_at and r[2] > 0]
+            after = [r for r in device_rows if r[1] >= ended_at and r[2] > 0]
+            if inside and before and after:
+                gap = [r for r in device_rows if before[-1][1] < r[1] < after[0][1]]
+                if after[0][1] - before[-1][1] - timedelta(minutes=15) <= timedelta(hours=3):
+                    assert {r[6] for r in gap} == {"REGISTER_SPLIT"}, (label, gap[:3])
+                    counted = after[0][5] - before[-1][5] - after[0][4]
+                    assert math.isclose(sum(r[4] for r in gap), counted, abs_tol=1e-9), (label, counted)
+                    estimated["short dropouts"] += 1
+                else:
+                    assert all(r[6] is None and r[4] is None for r in gap), (label, gap[:3])
+                    estimated["long dropouts"] += 1
         else:
-            inside = [r for r in rows if r[0] == label["device_id"] and r[2] > 0
-                      and started_at + timedelta(hours=2) <= r[1] < ended_at]
+            inside = [r for r in device_rows if r[2] > 0 and started_at + timedelta(hours=2) <= r[1] < ended_at]
             assert all("ZERO_RUN" in (r[3] or "") for r in inside), (label, [r for r in inside if "ZERO_RUN" not in (r[3] or "")][:3])
         checked[label["fault_type"]] += len(inside)
+    print(checked, estimated)
     print(checked)
     assert all(checked.values()), f"the seeded backfill has a dropout and a stuck register to check: {checked}"

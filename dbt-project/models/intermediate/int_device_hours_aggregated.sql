@@ -86,10 +86,7 @@ checked_readings as (
     from (
         select
             *,
-            least(
-                to_unixtime(reading_at) % interval_seconds,
-                interval_seconds - to_unixtime(reading_at) % interval_seconds
-            ) <= {{ var('clock_drift_tolerance_s') }} as is_on_grid
+            not {{ is_off_grid('to_unixtime(reading_at)', 'interval_seconds') }} as is_on_grid
         from readings
     )
 ),

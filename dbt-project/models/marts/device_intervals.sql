@@ -1,18 +1,20 @@
 {#-
-    VEE validation: one row per expected reading interval per meter per local day, with the
-    reading that arrived for it (if any), a validation status and the codes of the rules that
-    fired. Rules and thresholds: device_intervals.yml and the README's VEE section.
+    VEE: one row per expected reading interval per meter per local day, with the reading that
+    arrived for it (if any), a validation status, the codes of the rules that fired, and an
+    estimate for a short gap. Rules, thresholds and estimation methods: device_intervals.yml and
+    the README's VEE section.
 
     The grid is every interval end of a meter's local day (92, 96 or 100 at 15 min; the current
     day up to when the run started), for each meter-day with a reading or an event. A day a meter
     sent nothing has no rows here: device_health has it, with reading_count 0. A reading belongs
     to the interval end nearest its timestamp.
 
-    Incremental by meter-day: a run re-validates the meter-days that int_device_days_aggregated
-    changed since this table's watermark, so its work follows the batch, not the fleet. The rules
-    that look past one interval read bounded context only: readings up to vee_context_hours either
-    side of the day (zero runs, the previous register), and the meter's daily maxima of the
-    vee_spike_reference_days before it (spikes).
+    Incremental by meter-day: a run re-validates the meter-days whose hours int_device_hours_aggregated
+    changed since this table's watermark, and the neighbouring day of a changed hour within
+    vee_context_hours of midnight (a reading just after midnight can belong to the day before, and
+    the rules and estimates read across midnight). Its work follows the batch, not the fleet. The
+    rules that look past one interval read bounded context only: readings up to vee_context_hours
+    either side of the day, and the meter's daily maxima of the vee_spike_reference_days before it.
 -#}
 {{ config(
     unique_key=['device_id', 'interval_end_at'],
@@ -22,29 +24,47 @@
 {%- set default_interval_seconds = (var('expected_reading_interval_minutes') | int) * 60 -%}
 {%- set context_hours = var('vee_context_hours') | int -%}
 {%- set reference_days = var('vee_spike_reference_days') | int -%}
-{%- set drift_tolerance_s = var('clock_drift_tolerance_s') | int -%}
+{%- set max_gap_s = (var('vee_estimation_max_gap_hours') | int) * 3600 -%}
 {%- if is_incremental() -%}
     {%- set watermark = stored_max_batch_id(this) -%}
+    {%- set touched_sql -%}
+        select distinct hours.device_id, days.reading_date
+        from {{ ref('int_device_hours_aggregated') }} as hours
+        cross join unnest(array[
+            hours.usage_date,
+            if(hours.local_hour < {{ context_hours }}, hours.usage_date - interval '1' day),
+            if(hours.local_hour >= {{ 24 - context_hours }}, hours.usage_date + interval '1' day)
+        ]) as days (reading_date)
+        where hours.batch_id > {{ watermark }} and days.reading_date is not null
+    {%- endset -%}
     {%- set touched_dates = [] -%}
-    {%- do collect_dates(
-        "select distinct reading_date from " ~ ref('int_device_days_aggregated') ~ " where batch_id > " ~ watermark,
-        touched_dates
-    ) -%}
+    {%- do collect_dates("select distinct reading_date from (" ~ touched_sql ~ ")", touched_dates) -%}
 {%- endif %}
 
 with
 
+touched_days as (
+    {%- if is_incremental() %}
+        {{ touched_sql }}
+    {%- else %}
+        select
+            device_id,
+            reading_date
+        from {{ ref('int_device_days_aggregated') }}
+    {%- endif %}
+),
+
 aggregated as (
     select
-        device_id,
-        reading_date,
-        interval_seconds,
-        last_reading_at
-    from {{ ref('int_device_days_aggregated') }}
+        days.device_id,
+        days.reading_date,
+        days.interval_seconds,
+        days.last_reading_at
+    from {{ ref('int_device_days_aggregated') }} as days
+    inner join touched_days
+        on days.device_id = touched_days.device_id and days.reading_date = touched_days.reading_date
     {%- if is_incremental() %}
-        where
-            reading_date in ({{ dates_relation(touched_dates, 'reading_date') }})
-            and batch_id > {{ watermark }}
+        where days.reading_date in ({{ dates_relation(touched_dates, 'reading_date') }})
     {%- endif %}
 ),
 
@@ -81,13 +101,14 @@ bounds as (
         *,
         cast(floor(to_unixtime(day_start_at)) as bigint) as day_start_s,
         cast(floor(to_unixtime(day_end_at)) as bigint) as day_end_s,
+        (cast(floor(to_unixtime(day_start_at)) as bigint) / interval_seconds + 1) * interval_seconds as first_end_s,
         {#- The current day's grid ends when the run started, or at the interval of its latest
             reading (which may lie ahead of a reading stamped just before it). -#}
         least(
             cast(floor(to_unixtime(day_end_at)) as bigint),
             greatest(
                 cast(floor(to_unixtime({{ run_loaded_at() }})) as bigint),
-                coalesce(cast(round(to_unixtime(last_reading_at) / interval_seconds) as bigint) * interval_seconds, 0)
+                coalesce({{ nearest_interval_end_s('to_unixtime(last_reading_at)', 'interval_seconds') }}, 0)
             )
         ) as grid_end_s
     from day_bounds
@@ -103,11 +124,7 @@ grid as (
     from bounds
     cross join
         unnest(
-            sequence(
-                (bounds.day_start_s / bounds.interval_seconds + 1) * bounds.interval_seconds,
-                greatest(bounds.grid_end_s, (bounds.day_start_s / bounds.interval_seconds + 1) * bounds.interval_seconds),
-                bounds.interval_seconds
-            )
+            sequence(bounds.first_end_s, greatest(bounds.grid_end_s, bounds.first_end_s), bounds.interval_seconds)
         ) as slots (interval_end_s)
     where slots.interval_end_s <= bounds.grid_end_s
 ),
@@ -130,8 +147,7 @@ context_readings as (
     inner join bounds
         on
             readings.device_id = bounds.device_id
-            and readings.reading_at > bounds.day_start_at - interval '{{ context_hours }}' hour
-            and readings.reading_at <= bounds.day_end_at + interval '{{ context_hours }}' hour
+            and {{ within_day('readings.reading_at', 'bounds.day_start_at', 'bounds.day_end_at', context_hours) }}
     {%- if is_incremental() %}
         where {{ in_local_days('readings.reading_at', touched_dates, context_hours) }}
     {%- endif %}
@@ -140,10 +156,8 @@ context_readings as (
 sequenced as (
     select
         *,
-        cast(round(reading_s / interval_seconds) as bigint) * interval_seconds as interval_end_s,
-        least(
-            reading_s % interval_seconds, interval_seconds - reading_s % interval_seconds
-        ) > {{ drift_tolerance_s }} as is_misaligned,
+        {{ nearest_interval_end_s('reading_s', 'interval_seconds') }} as interval_end_s,
+        {{ is_off_grid('reading_s', 'interval_seconds') }} as is_misaligned,
         register_kwh < lag(register_kwh) over (
             partition by device_id, reading_date order by reading_at
         ) as is_register_rollback,
@@ -213,14 +227,15 @@ checked as (
         on
             zero_runs.device_id = spike_references.device_id
             and zero_runs.reading_date = spike_references.reading_date
-    where zero_runs.interval_end_s > zero_runs.day_start_s and zero_runs.interval_end_s <= zero_runs.day_end_s
 ),
 
 interval_readings as (
+    {#- Every interval with a reading in the context; the grid keeps the day's. -#}
     select
         device_id,
         reading_date,
         interval_end_s,
+        arbitrary(interval_seconds) as interval_seconds,
         count(*) as reading_count,
         max(reading_at) as reading_at,
         sum(energy_kwh) as energy_kwh,
@@ -241,6 +256,7 @@ register_days as (
         reading_date,
         abs(sum(register_residual_kwh)) > {{ var('vee_register_tolerance_kwh') }} as is_register_mismatch
     from checked
+    where interval_end_s > day_start_s and interval_end_s <= day_end_s
     group by device_id, reading_date
 ),
 
@@ -249,15 +265,85 @@ negative_intervals as (
     select distinct
         bounds.device_id,
         bounds.reading_date,
-        cast(round(to_unixtime(rejected.reading_at) / bounds.interval_seconds) as bigint)
-        * bounds.interval_seconds as interval_end_s
+        {{ nearest_interval_end_s('to_unixtime(rejected.reading_at)', 'bounds.interval_seconds') }} as interval_end_s
     from {{ ref('stg_telemetry_rejected') }} as rejected
     inner join bounds
         on
             rejected.device_id = bounds.device_id
-            and rejected.reading_at > bounds.day_start_at - interval '{{ context_hours }}' hour
-            and rejected.reading_at <= bounds.day_end_at + interval '{{ context_hours }}' hour
-    where rejected.reject_reason = 'OUT_OF_RANGE' and rejected.energy_kwh < 0
+            and {{ within_day('rejected.reading_at', 'bounds.day_start_at', 'bounds.day_end_at', context_hours) }}
+    where
+        rejected.reject_reason = 'OUT_OF_RANGE' and rejected.energy_kwh < 0
+        {%- if is_incremental() %}
+            and {{ in_local_days('rejected.reading_at', touched_dates, context_hours) }}
+        {%- endif %}
+),
+
+interval_sequence as (
+    select
+        device_id,
+        reading_date,
+        interval_seconds,
+        interval_end_s as previous_end_s,
+        energy_kwh as previous_energy_kwh,
+        register_kwh as previous_register_kwh,
+        lead(interval_end_s) over (partition by device_id, reading_date order by interval_end_s) as next_end_s,
+        lead(energy_kwh) over (partition by device_id, reading_date order by interval_end_s) as next_energy_kwh,
+        lead(register_kwh) over (partition by device_id, reading_date order by interval_end_s) as next_register_kwh
+    from interval_readings
+),
+
+short_gaps as (
+    {#- Runs of missing intervals between two intervals with readings, up to the longest gap
+        that is estimated. #}
+    select
+        *,
+        (next_end_s - previous_end_s) / interval_seconds - 1 as missing_count,
+        {#- What the register counted over the gap: its move to the next reading, less that reading's energy. #}
+        next_register_kwh - previous_register_kwh - next_energy_kwh as register_gap_kwh,
+        coalesce(
+            next_register_kwh - previous_register_kwh - next_energy_kwh >= -{{ var('vee_register_tolerance_kwh') }}, false
+        ) as is_register_counted
+    from interval_sequence
+    where
+        next_end_s - previous_end_s > interval_seconds
+        and next_end_s - previous_end_s - interval_seconds <= {{ max_gap_s }}
+),
+
+interpolated as (
+    select
+        short_gaps.*,
+        slots.interval_end_s,
+        {#- The straight line between the readings either side, at this interval. #}
+        short_gaps.previous_energy_kwh + (short_gaps.next_energy_kwh - short_gaps.previous_energy_kwh)
+        * (slots.interval_end_s - short_gaps.previous_end_s) / (short_gaps.next_end_s - short_gaps.previous_end_s)
+            as interpolated_kwh
+    from short_gaps
+    cross join
+        unnest(
+            sequence(
+                short_gaps.previous_end_s + short_gaps.interval_seconds,
+                short_gaps.next_end_s - short_gaps.interval_seconds,
+                short_gaps.interval_seconds
+            )
+        ) as slots (interval_end_s)
+),
+
+estimates as (
+    select
+        device_id,
+        reading_date,
+        interval_end_s,
+        if(is_register_counted, 'REGISTER_SPLIT', 'LINEAR_INTERPOLATION') as estimation_method,
+        case
+            when not is_register_counted then interpolated_kwh
+            {#- The line's shape, scaled so the gap sums to what the register counted (the line
+                sums to missing_count times its mean). #}
+            when previous_energy_kwh + next_energy_kwh > 0
+                then greatest(register_gap_kwh, 0) * interpolated_kwh
+                    / (missing_count * (previous_energy_kwh + next_energy_kwh) / 2)
+            else greatest(register_gap_kwh, 0) / missing_count
+        end as estimated_energy_kwh
+    from interpolated
 ),
 
 validated as (
@@ -269,7 +355,8 @@ validated as (
         grid.interval_seconds,
         coalesce(interval_readings.reading_count, 0) as reading_count,
         interval_readings.reading_at,
-        interval_readings.energy_kwh,
+        coalesce(interval_readings.energy_kwh, estimates.estimated_energy_kwh) as energy_kwh,
+        estimates.estimation_method,
         interval_readings.voltage_v,
         interval_readings.register_kwh,
         filter(
@@ -291,6 +378,11 @@ validated as (
             grid.device_id = interval_readings.device_id
             and grid.reading_date = interval_readings.reading_date
             and grid.interval_end_s = interval_readings.interval_end_s
+    left join estimates
+        on
+            grid.device_id = estimates.device_id
+            and grid.reading_date = estimates.reading_date
+            and grid.interval_end_s = estimates.interval_end_s
     left join register_days
         on
             grid.device_id = register_days.device_id
@@ -311,6 +403,8 @@ select
     reading_count,
     reading_at,
     energy_kwh,
+    estimation_method is not null as is_estimated,
+    estimation_method,
     voltage_v,
     register_kwh,
     case
