@@ -91,9 +91,8 @@
     > {{ var('clock_drift_tolerance_s') }}
 {%- endmacro %}
 
-{#- SQL predicate: the instant `ts_expr` lies in the local day (`day_start_at`, `day_end_at`] or
-    within `pad_hours` of it. -#}
-{% macro within_day(ts_expr, day_start_at, day_end_at, pad_hours=0) -%}
-    {{ ts_expr }} > {{ day_start_at }} - interval '{{ pad_hours }}' hour
-    and {{ ts_expr }} <= {{ day_end_at }} + interval '{{ pad_hours }}' hour
+{#- SQL predicate: the instant `ts_expr` lies in (`start_at`, `end_at`] or within `pad_hours` of it. -#}
+{% macro within_window(ts_expr, start_at, end_at, pad_hours=0) -%}
+    {{ ts_expr }} > {{ start_at }} - interval '{{ pad_hours }}' hour
+    and {{ ts_expr }} <= {{ end_at }} + interval '{{ pad_hours }}' hour
 {%- endmacro %}

@@ -9,12 +9,15 @@
     sent nothing has no rows here: device_health has it, with reading_count 0. A reading belongs
     to the interval end nearest its timestamp.
 
-    Incremental by meter-day: a run re-validates the meter-days whose hours int_device_hours_aggregated
-    changed since this table's watermark, and the neighbouring day of a changed hour within
-    vee_context_hours of midnight (a reading just after midnight can belong to the day before, and
-    the rules and estimates read across midnight). Its work follows the batch, not the fleet. The
-    rules that look past one interval read bounded context only: readings up to vee_context_hours
-    either side of the day, and the meter's daily maxima of the vee_spike_reference_days before it.
+    Incremental by window: a run re-validates, for each meter-day its batch touched, the intervals
+    from the meter's reading before the first touched hour to its reading after the last one
+    (the whole rest of the day when there is none), widened by vee_zero_run_min_hours either side,
+    since those are all the intervals whose reading, gap, estimate or rule the new readings can
+    change. A touched hour within vee_context_hours of midnight touches the day either side too (a
+    reading just after midnight can belong to the day before). So its work follows the batch's
+    hours, not the fleet's days. The rules that look past one interval read bounded context only:
+    readings up to vee_context_hours either side of the window, and the meter's daily maxima of
+    the vee_spike_reference_days before the day.
 -#}
 {{ config(
     unique_key=['device_id', 'interval_end_at'],
@@ -25,10 +28,11 @@
 {%- set context_hours = var('vee_context_hours') | int -%}
 {%- set reference_days = var('vee_spike_reference_days') | int -%}
 {%- set max_gap_s = (var('vee_estimation_max_gap_hours') | int) * 3600 -%}
+{%- set zero_run_hours = var('vee_zero_run_min_hours') | float | round(0, 'ceil') | int -%}
 {%- if is_incremental() -%}
     {%- set watermark = stored_max_batch_id(this) -%}
-    {%- set touched_sql -%}
-        select distinct hours.device_id, days.reading_date
+    {%- set touched_hours_sql -%}
+        select hours.device_id, days.reading_date, hours.usage_hour_at
         from {{ ref('int_device_hours_aggregated') }} as hours
         cross join unnest(array[
             hours.usage_date,
@@ -38,20 +42,69 @@
         where hours.batch_id > {{ watermark }} and days.reading_date is not null
     {%- endset -%}
     {%- set touched_dates = [] -%}
-    {%- do collect_dates("select distinct reading_date from (" ~ touched_sql ~ ")", touched_dates) -%}
+    {%- do collect_dates("select distinct reading_date from (" ~ touched_hours_sql ~ ")", touched_dates) -%}
 {%- endif %}
 
 with
 
-touched_days as (
+touched as (
+    {#- Each touched meter-day with its first touched hour and the end of its last (null on a
+        full build: the whole day). #}
     {%- if is_incremental() %}
-        {{ touched_sql }}
+        select
+            device_id,
+            reading_date,
+            min(usage_hour_at) as first_touched_hour_at,
+            max(usage_hour_at) + interval '1' hour as touched_end_at
+        from ({{ touched_hours_sql }})
+        group by device_id, reading_date
     {%- else %}
         select
             device_id,
-            reading_date
+            reading_date,
+            cast(null as timestamp(6) with time zone) as first_touched_hour_at,
+            cast(null as timestamp(6) with time zone) as touched_end_at
         from {{ ref('int_device_days_aggregated') }}
     {%- endif %}
+),
+
+reading_hours as (
+    {#- The hours with readings of the touched days (none needed on a full build). #}
+    {%- if is_incremental() %}
+        select
+            device_id,
+            usage_date,
+            usage_hour_at,
+            first_reading_at,
+            last_reading_at
+        from {{ ref('int_device_hours_aggregated') }}
+        where reading_count > 0 and usage_date in ({{ dates_relation(touched_dates, 'usage_date') }})
+    {%- else %}
+        select
+            cast(null as varchar) as device_id,
+            cast(null as date) as usage_date,
+            cast(null as timestamp(6) with time zone) as usage_hour_at,
+            cast(null as timestamp(6) with time zone) as first_reading_at,
+            cast(null as timestamp(6) with time zone) as last_reading_at
+        where false
+    {%- endif %}
+),
+
+windows as (
+    {#- The meter's readings just outside the touched hours, on the same day. #}
+    select
+        touched.device_id,
+        touched.reading_date,
+        arbitrary(touched.first_touched_hour_at) as first_touched_hour_at,
+        arbitrary(touched.touched_end_at) as touched_end_at,
+        max(reading_hours.last_reading_at)
+        filter (where reading_hours.usage_hour_at < touched.first_touched_hour_at) as previous_reading_at,
+        min(reading_hours.first_reading_at)
+        filter (where reading_hours.usage_hour_at >= touched.touched_end_at) as next_reading_at
+    from touched
+    left join reading_hours
+        on touched.device_id = reading_hours.device_id and touched.reading_date = reading_hours.usage_date
+    group by touched.device_id, touched.reading_date
 ),
 
 aggregated as (
@@ -59,10 +112,15 @@ aggregated as (
         days.device_id,
         days.reading_date,
         days.interval_seconds,
-        days.last_reading_at
+        days.last_reading_at,
+        days.max_energy_kwh as day_max_energy_kwh,
+        windows.first_touched_hour_at,
+        windows.touched_end_at,
+        windows.previous_reading_at,
+        windows.next_reading_at
     from {{ ref('int_device_days_aggregated') }} as days
-    inner join touched_days
-        on days.device_id = touched_days.device_id and days.reading_date = touched_days.reading_date
+    inner join windows
+        on days.device_id = windows.device_id and days.reading_date = windows.reading_date
     {%- if is_incremental() %}
         where days.reading_date in ({{ dates_relation(touched_dates, 'reading_date') }})
     {%- endif %}
@@ -91,7 +149,12 @@ day_bounds as (
             cast(aggregated.reading_date + interval '1' day as timestamp(6)),
             coalesce(devices.timezone, {{ utility_timezone() }})
         ) as day_end_at,
-        aggregated.last_reading_at
+        aggregated.last_reading_at,
+        aggregated.day_max_energy_kwh,
+        aggregated.first_touched_hour_at,
+        aggregated.touched_end_at,
+        aggregated.previous_reading_at,
+        aggregated.next_reading_at
     from aggregated
     left join devices on aggregated.device_id = devices.device_id
 ),
@@ -99,8 +162,6 @@ day_bounds as (
 bounds as (
     select
         *,
-        cast(floor(to_unixtime(day_start_at)) as bigint) as day_start_s,
-        cast(floor(to_unixtime(day_end_at)) as bigint) as day_end_s,
         (cast(floor(to_unixtime(day_start_at)) as bigint) / interval_seconds + 1) * interval_seconds as first_end_s,
         {#- The current day's grid ends when the run started, or at the interval of its latest
             reading (which may lie ahead of a reading stamped just before it). -#}
@@ -110,34 +171,65 @@ bounds as (
                 cast(floor(to_unixtime({{ run_loaded_at() }})) as bigint),
                 coalesce({{ nearest_interval_end_s('to_unixtime(last_reading_at)', 'interval_seconds') }}, 0)
             )
-        ) as grid_end_s
+        ) as grid_end_s,
+        {#- The intervals to re-validate: from the reading before the touched hours to the one
+            after them, widened by a zero run's length; to the day's edge where there is none. #}
+        case
+            when first_touched_hour_at is null or previous_reading_at is null then day_start_at
+            else least(previous_reading_at, first_touched_hour_at) - interval '{{ zero_run_hours }}' hour
+        end as window_start_at,
+        case
+            when touched_end_at is null or next_reading_at is null then day_end_at
+            else greatest(next_reading_at, touched_end_at) + interval '{{ zero_run_hours }}' hour
+        end as window_end_at
     from day_bounds
+),
+
+slot_ranges as (
+    {#- The first and last interval end of the grid within the window. #}
+    select
+        device_id,
+        customer_id,
+        reading_date,
+        interval_seconds,
+        greatest(
+            first_end_s,
+            (cast(floor(to_unixtime(window_start_at)) as bigint) / interval_seconds + 1) * interval_seconds
+        ) as first_slot_s,
+        least(
+            grid_end_s,
+            cast(floor(to_unixtime(window_end_at)) as bigint) / interval_seconds * interval_seconds
+        ) as last_slot_s
+    from bounds
 ),
 
 grid as (
     select
-        bounds.device_id,
-        bounds.customer_id,
-        bounds.reading_date,
-        bounds.interval_seconds,
+        slot_ranges.device_id,
+        slot_ranges.customer_id,
+        slot_ranges.reading_date,
+        slot_ranges.interval_seconds,
         slots.interval_end_s
-    from bounds
+    from slot_ranges
     cross join
         unnest(
-            sequence(bounds.first_end_s, greatest(bounds.grid_end_s, bounds.first_end_s), bounds.interval_seconds)
+            sequence(
+                slot_ranges.first_slot_s,
+                greatest(slot_ranges.last_slot_s, slot_ranges.first_slot_s),
+                slot_ranges.interval_seconds
+            )
         ) as slots (interval_end_s)
-    where slots.interval_end_s <= bounds.grid_end_s
+    where slots.interval_end_s <= slot_ranges.last_slot_s
 ),
 
 context_readings as (
-    {#- The meter's readings from vee_context_hours before its day to as long after it. -#}
+    {#- The meter's readings from vee_context_hours before its window to as long after it. -#}
     select
         bounds.device_id,
         bounds.reading_date,
         bounds.customer_segment,
         bounds.interval_seconds,
-        bounds.day_start_s,
-        bounds.day_end_s,
+        bounds.day_max_energy_kwh,
         readings.reading_at,
         readings.energy_kwh,
         readings.voltage_v,
@@ -147,9 +239,9 @@ context_readings as (
     inner join bounds
         on
             readings.device_id = bounds.device_id
-            and {{ within_day('readings.reading_at', 'bounds.day_start_at', 'bounds.day_end_at', context_hours) }}
+            and {{ within_window('readings.reading_at', 'bounds.window_start_at', 'bounds.window_end_at', context_hours) }}
     {%- if is_incremental() %}
-        where {{ in_local_days('readings.reading_at', touched_dates, context_hours) }}
+        where {{ in_local_days('readings.reading_at', touched_dates, context_hours + zero_run_hours) }}
     {%- endif %}
 ),
 
@@ -161,7 +253,8 @@ sequenced as (
         register_kwh < lag(register_kwh) over (
             partition by device_id, reading_date order by reading_at
         ) as is_register_rollback,
-        {#- The register moved by this much more than the interval's energy (0 when they agree). -#}
+        {#- The register moved by this much more than the reading's energy since the reading before
+            (0 when they agree; after a gap, the energy the register counted in it). -#}
         register_kwh - lag(register_kwh) over (
             partition by device_id, reading_date order by reading_at
         ) - energy_kwh as register_residual_kwh,
@@ -203,8 +296,7 @@ zero_runs as (
         energy_kwh = 0
         and count_if(energy_kwh = 0) over (
             partition by device_id, reading_date, consumption_group
-        ) * interval_seconds >= {{ var('vee_zero_run_min_hours') }} * 3600 as is_in_zero_run,
-        max(energy_kwh) over (partition by device_id, reading_date) as context_max_energy_kwh
+        ) * interval_seconds >= {{ var('vee_zero_run_min_hours') }} * 3600 as is_in_zero_run
     from sequenced
 ),
 
@@ -212,7 +304,7 @@ checked as (
     select
         zero_runs.*,
         zero_runs.is_in_zero_run
-        and coalesce(spike_references.reference_max_energy_kwh, zero_runs.context_max_energy_kwh) > 0
+        and coalesce(spike_references.reference_max_energy_kwh, zero_runs.day_max_energy_kwh) > 0
             as is_zero_run,
         zero_runs.energy_kwh > {{ var('vee_spike_multiple') }} * spike_references.reference_max_energy_kwh
         or zero_runs.energy_kwh > zero_runs.interval_seconds / 3600.0 * case zero_runs.customer_segment
@@ -243,21 +335,12 @@ interval_readings as (
         max_by(register_kwh, reading_at) as register_kwh,
         bool_or(is_misaligned) as is_misaligned,
         bool_or(is_register_rollback) as is_register_rollback,
+        bool_or(abs(register_residual_kwh) > {{ var('vee_register_tolerance_kwh') }}) as is_register_mismatch,
         bool_or(is_zero_run) as is_zero_run,
         bool_or(is_spike) as is_spike,
         bool_or(is_voltage_out_of_range) as is_voltage_out_of_range
     from checked
     group by device_id, reading_date, interval_end_s
-),
-
-register_days as (
-    select
-        device_id,
-        reading_date,
-        abs(sum(register_residual_kwh)) > {{ var('vee_register_tolerance_kwh') }} as is_register_mismatch
-    from checked
-    where interval_end_s > day_start_s and interval_end_s <= day_end_s
-    group by device_id, reading_date
 ),
 
 negative_intervals as (
@@ -270,11 +353,11 @@ negative_intervals as (
     inner join bounds
         on
             rejected.device_id = bounds.device_id
-            and {{ within_day('rejected.reading_at', 'bounds.day_start_at', 'bounds.day_end_at', context_hours) }}
+            and {{ within_window('rejected.reading_at', 'bounds.window_start_at', 'bounds.window_end_at', context_hours) }}
     where
         rejected.reject_reason = 'OUT_OF_RANGE' and rejected.energy_kwh < 0
         {%- if is_incremental() %}
-            and {{ in_local_days('rejected.reading_at', touched_dates, context_hours) }}
+            and {{ in_local_days('rejected.reading_at', touched_dates, context_hours + zero_run_hours) }}
         {%- endif %}
 ),
 
@@ -366,7 +449,7 @@ validated as (
                 if(interval_readings.is_spike, 'SPIKE'),
                 if(interval_readings.is_zero_run, 'ZERO_RUN'),
                 if(interval_readings.is_register_rollback, 'REGISTER_ROLLBACK'),
-                if(register_days.is_register_mismatch, 'REGISTER_MISMATCH'),
+                if(interval_readings.is_register_mismatch, 'REGISTER_MISMATCH'),
                 if(interval_readings.is_voltage_out_of_range, 'VOLTAGE_OUT_OF_RANGE'),
                 if(interval_readings.is_misaligned, 'MISALIGNED')
             ],
@@ -383,10 +466,6 @@ validated as (
             grid.device_id = estimates.device_id
             and grid.reading_date = estimates.reading_date
             and grid.interval_end_s = estimates.interval_end_s
-    left join register_days
-        on
-            grid.device_id = register_days.device_id
-            and grid.reading_date = register_days.reading_date
     left join negative_intervals
         on
             grid.device_id = negative_intervals.device_id
