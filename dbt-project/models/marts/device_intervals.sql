@@ -19,6 +19,8 @@
     readings up to vee_context_hours either side of the window, and the meter's daily maxima of
     the vee_spike_reference_days before the day.
 -#}
+{#- Incremental runs read the hours, so dbt is told of the dependency. -#}
+-- depends_on: {{ ref('int_device_hours_aggregated') }}
 {{ config(
     unique_key=['device_id', 'interval_end_at'],
     properties={'partitioning': "ARRAY['day(interval_end_at)']"}
