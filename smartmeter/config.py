@@ -155,6 +155,7 @@ class Settings:
     full_tests_interval_s: int
     maintenance_interval_s: int
     snapshot_retention: str
+    restatement_grace_minutes: int
     disk_warn_free_pct: int
     # Dashboards (Apache Superset, smartmeter/dashboards.py).
     dashboards: bool
@@ -272,6 +273,7 @@ def load_settings() -> Settings:
         full_tests_interval_s=env_int("PIPELINE_FULL_TESTS_INTERVAL", 6 * 3600),
         maintenance_interval_s=env_int("PIPELINE_MAINTENANCE_INTERVAL", 3600),
         snapshot_retention=env("ICEBERG_SNAPSHOT_RETENTION", "1d"),
+        restatement_grace_minutes=env_int("RESTATEMENT_GRACE_MINUTES", 60),
         disk_warn_free_pct=env_int("DISK_WARN_FREE_PCT", 10),
         dashboards=env_bool("LAKEHOUSE_DASHBOARDS", True),
         superset_port=env_port("SUPERSET_PORT"),

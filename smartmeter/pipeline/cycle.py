@@ -10,7 +10,8 @@ A cycle, with the write lock held for all of it:
   5. otherwise record a run (its id is the batch id), run `dbt build` on what is downstream of
      what changed plus the per-batch guard tests, check that every planned offset landed, and
      record the outcome;
-  6. after a successful run that left no backlog, publish the meters' health transitions
+  6. after a successful run that left no backlog, log the published values it changed
+     (smartmeter/pipeline/restatements.py) and publish the meters' health transitions
      (smartmeter/pipeline/alerts.py).
 """
 
@@ -29,6 +30,7 @@ from smartmeter.pipeline.alerts import AlertPublisher
 from smartmeter.pipeline.dbt import DBT_PROJECT, DbtResult, NodeResult, run_dbt
 from smartmeter.pipeline.lock import WriterLock
 from smartmeter.pipeline.planner import Gap, TopicBatch, plan_topic
+from smartmeter.pipeline.restatements import RestatementLog
 from smartmeter.pipeline.store import PipelineStore
 from smartmeter.pipeline.topics import describe_topics, pipeline_topics
 
@@ -156,8 +158,8 @@ class Runner:
         report.behind = {b.topic: b.behind + (0 if b in landed_batches else b.size) for b in batches}
         problems = self._check_landed(landed_batches, run_id)
         report.status, report.error = self._outcome(result, problems)
-        if report.status == "ok" and not report.total_behind and self.settings.alerts:
-            report.status, report.error = self._publish_alerts(store, run_id)
+        if report.status == "ok" and not report.total_behind:
+            report.status, report.error = self._publish(store, run_id)
         if problems:
             self._record_incomplete(store, batches, run_id, problems)
         landed = result.rows("stg_telemetry_messages") + result.rows("stg_fault_log_messages")
@@ -168,12 +170,20 @@ class Runner:
         report.seconds = time.monotonic() - started
         return report
 
-    def _publish_alerts(self, store: PipelineStore, run_id: int) -> tuple[str, str | None]:
-        """Health alerts out (smartmeter/pipeline/alerts.py), once the pipeline has caught up: during
-        a catch-up, days are scored from part of their readings, and would raise alerts that the
-        next batch clears. A run whose alerts did not go out failed, so the next one publishes them."""
+    def _publish(self, store: PipelineStore, run_id: int) -> tuple[str, str | None]:
+        """Once the pipeline has caught up, its numbers count as published: log what changed in
+        them (smartmeter/pipeline/restatements.py) and send health alerts out
+        (smartmeter/pipeline/alerts.py). During a catch-up, days hold part of their readings, and
+        would be restated or raise alerts that the next batch clears. A run whose log or alerts
+        were not written failed, so the next one writes them."""
         from trino.exceptions import TrinoQueryError
 
+        try:
+            RestatementLog(self.settings, self.say).record(store, run_id)
+        except (LakehouseError, TrinoQueryError) as exc:
+            return "failed", f"restatements not logged: {exc}"
+        if not self.settings.alerts:
+            return "ok", None
         try:
             AlertPublisher(self.settings, self.say).publish(store, run_id)
         except (LakehouseError, TrinoQueryError) as exc:

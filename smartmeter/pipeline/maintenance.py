@@ -93,7 +93,47 @@ def metadata_table(table: str, suffix: str) -> str:
     return f'{head}."{name.strip(chr(34))}${suffix}"'
 
 
-def maintain_table(trino: TrinoSession, table: str, args: argparse.Namespace) -> TableReport:
+def duration_seconds(duration: str) -> float:
+    text, unit = DURATION.match(duration).group(0, 2)
+    return float(text[: -len(unit)]) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+def expiry_retention(retention: str, keep_s: float) -> str:
+    """The retention for expire_snapshots: `retention`, or longer when `keep_s` seconds must stay."""
+    return retention if duration_seconds(retention) >= keep_s else f"{int(keep_s) + 1}s"
+
+
+def kept_for_restatements(settings: Settings, trino: TrinoSession, catalog: str) -> dict[str, float]:
+    """Table -> seconds of history that expire_snapshots must keep: the restatement log compares
+    each published mart with its last published snapshot (smartmeter/pipeline/restatements.py),
+    which may be older than the retention while a long catch-up runs."""
+    from smartmeter.pipeline.restatements import PUBLISHED_MARTS, STATE_PREFIX, Checkpoint
+    from smartmeter.pipeline.store import PipelineStore
+
+    store = PipelineStore(settings)
+    try:
+        checkpoints = {m.name: Checkpoint.parse(store.get_state(STATE_PREFIX + m.name)) for m in PUBLISHED_MARTS}
+    finally:
+        store.close()
+    kept = {}
+    for name, checkpoint in checkpoints.items():
+        table = f'{catalog}."{settings.schema("marts")}"."{name}"'
+        if checkpoint is None or not table_exists(trino, table):
+            continue
+        age = trino.rows(f"select to_milliseconds(current_timestamp - committed_at) / 1000.0 "
+                         f"from {metadata_table(table, 'snapshots')} where snapshot_id = {checkpoint.snapshot_id}")
+        if age:
+            kept[table] = float(age[0][0]) + 3600
+    return kept
+
+
+def table_exists(trino: TrinoSession, table: str) -> bool:
+    catalog, schema, name = (part.strip('"') for part in table.split("."))
+    return trino.scalar(f"select count(*) from {catalog}.information_schema.tables "
+                        f"where table_schema = '{schema}' and table_name = '{name}'") > 0
+
+
+def maintain_table(trino: TrinoSession, table: str, args: argparse.Namespace, keep_s: float = 0) -> TableReport:
     started = time.monotonic()
     report = TableReport(
         table,
@@ -103,7 +143,8 @@ def maintain_table(trino: TrinoSession, table: str, args: argparse.Namespace) ->
     try:
         if not args.skip_optimize:
             trino.rows(f"alter table {table} execute optimize(file_size_threshold => '{args.file_size_threshold}')")
-        trino.rows(f"alter table {table} execute expire_snapshots(retention_threshold => '{args.retention}')")
+        retention = expiry_retention(args.retention, keep_s)
+        trino.rows(f"alter table {table} execute expire_snapshots(retention_threshold => '{retention}')")
         if not args.skip_orphans:
             trino.rows(f"alter table {table} execute remove_orphan_files(retention_threshold => '{args.retention}')")
     except TrinoQueryError as exc:  # report it and go on with the next table
@@ -142,10 +183,11 @@ def maintain(settings: Settings, args: argparse.Namespace, progress=print) -> li
                 tables = list_tables(trino, args.catalog, schemas, args.tables)
             except TrinoQueryError as exc:
                 raise LakehouseError(f"cannot list the tables of catalog {args.catalog}: {exc.message}") from exc
+            kept = kept_for_restatements(settings, trino, args.catalog)
             reports = []
             for table in tables:
                 progress(f"maintaining {table} ...")
-                reports.append(maintain_table(trino, table, args))
+                reports.append(maintain_table(trino, table, args, kept.get(table, 0)))
             return reports
     finally:
         lock.release()

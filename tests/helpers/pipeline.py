@@ -842,8 +842,10 @@ def assert_matches_oracle(s: State) -> Expected:
     assert math.isclose(billed_total, energy_total, abs_tol=1e-6)
 
     assert_hours_and_bills_match(p, expected, s.device_customers)
-    assert_intervals_match(p, expected)
-    assert_estimated_energy_matches(p, expected, s.device_customers)
+    intervals = expected_intervals(expected)
+    estimates = expected_estimates(expected, intervals)
+    assert_intervals_match(p, expected, intervals, estimates)
+    assert_estimated_energy_matches(p, expected, estimates, s.device_customers)
 
     parsed, unparsed = (
         p.query(f"select count(*) from iceberg.{p.staging}.stg_fault_logs")[0][0],
@@ -937,12 +939,13 @@ def expected_intervals(expected: Expected) -> dict[tuple[str, datetime], Interva
     return intervals
 
 
-def expected_estimates(expected: Expected, max_gap: timedelta = timedelta(hours=3),
+def expected_estimates(expected: Expected, intervals: dict[tuple[str, datetime], IntervalReading],
+                       max_gap: timedelta = timedelta(hours=3),
                        register_tolerance_kwh: float = 0.01) -> dict[tuple[str, datetime], tuple[str, float]]:
     """(device_id, interval end) -> (estimation method, kWh) for every interval of a gap of up to
-    `max_gap` between two intervals with readings (vee_estimation_max_gap_hours): the register's
-    count over the gap split along the straight line between the two readings, else the line."""
-    intervals = expected_intervals(expected)
+    `max_gap` between two `intervals` (expected_intervals) with readings
+    (vee_estimation_max_gap_hours): the register's count over the gap split along the straight
+    line between the two readings, else the line."""
     steps = {device_id: timedelta(minutes=reading["interval_minutes"] or 15)
              for (device_id, _), (_, _, reading) in expected.readings.items()}
     ends_by_device = defaultdict(list)
@@ -971,17 +974,19 @@ def expected_estimates(expected: Expected, max_gap: timedelta = timedelta(hours=
     return estimates
 
 
-def assert_intervals_match(p: IsolatedPipeline, expected: Expected) -> None:
-    """device_intervals (VEE): every reading on its interval, each meter-day with a row for every
-    interval of its local day, a gap exactly where no reading is, and each short gap estimated."""
+def _intervals_by_key(p: IsolatedPipeline, columns: str, where: str) -> dict[tuple[str, datetime], tuple]:
+    """(device_id, interval end in UTC) -> the other `columns` of device_intervals' rows `where`."""
+    rows = p.query(f"select device_id, interval_end_at, {columns} from iceberg.{p.marts}.device_intervals where {where}")
+    return {(device_id, end_at.astimezone(UTC)): tuple(values) for device_id, end_at, *values in rows}
+
+
+def assert_intervals_match(p: IsolatedPipeline, expected: Expected, want: dict[tuple[str, datetime], IntervalReading],
+                           want_estimates: dict[tuple[str, datetime], tuple[str, float]]) -> None:
+    """device_intervals (VEE): every reading on its interval (`want`, from expected_intervals),
+    each meter-day with a row for every interval of its local day, a gap exactly where no reading
+    is, and each short gap estimated (`want_estimates`, from expected_estimates)."""
     table = f"iceberg.{p.marts}.device_intervals"
-    present = {
-        (device_id, end_at.astimezone(UTC)): (count, energy)
-        for device_id, end_at, count, energy in p.query(
-            f"select device_id, interval_end_at, reading_count, energy_kwh from {table} where reading_count > 0"
-        )
-    }
-    want = expected_intervals(expected)
+    present = _intervals_by_key(p, "reading_count, energy_kwh", "reading_count > 0")
     _assert_same_keys(present, want, "intervals with readings")
     for key, interval in want.items():
         assert present[key][0] == interval.reading_count, key
@@ -991,13 +996,7 @@ def assert_intervals_match(p: IsolatedPipeline, expected: Expected) -> None:
         "and coalesce(rule_codes, '') like 'GAP%') or (reading_count = 0 and not is_estimated and energy_kwh is not null)"
     )[0][0]
     assert misfiled == 0, "a gap is MISSING with GAP, and only a gap; a gap not estimated has no energy"
-    estimated = {
-        (device_id, end_at.astimezone(UTC)): (method, energy)
-        for device_id, end_at, method, energy in p.query(
-            f"select device_id, interval_end_at, estimation_method, energy_kwh from {table} where is_estimated"
-        )
-    }
-    want_estimates = expected_estimates(expected)
+    estimated = _intervals_by_key(p, "estimation_method, energy_kwh", "is_estimated")
     _assert_same_keys(estimated, want_estimates, "estimated gaps")
     for key, (method, energy) in want_estimates.items():
         assert estimated[key][0] == method, (key, estimated[key], method)
@@ -1019,14 +1018,15 @@ def assert_intervals_match(p: IsolatedPipeline, expected: Expected) -> None:
             assert per_day.get((device_id, day)) == (end - start).total_seconds() // 900, (device_id, day)
 
 
-def assert_estimated_energy_matches(p: IsolatedPipeline, expected: Expected, device_customers: dict[str, str],
-                                    max_share: float = 0.02) -> None:
+def assert_estimated_energy_matches(p: IsolatedPipeline, expected: Expected,
+                                    estimates: dict[tuple[str, datetime], tuple[str, float]],
+                                    device_customers: dict[str, str], max_share: float = 0.02) -> None:
     """customer_usage_summary: each customer-day's estimated kWh is the sum of the oracle's
-    estimates on that local day, with its share of actual plus estimated and the billing-quality
-    flag above `max_share` (billing_max_estimated_share)."""
+    `estimates` (expected_estimates) on that local day, with its share of actual plus estimated
+    and the billing-quality flag above `max_share` (billing_max_estimated_share)."""
     zones = p.device_zones()
     estimated: dict = defaultdict(float)
-    for (device_id, end_at), (_, energy) in expected_estimates(expected).items():
+    for (device_id, end_at), (_, energy) in estimates.items():
         estimated[(device_customers[device_id], local_day(end_at, zones.get(device_id, "Europe/Berlin")))] += energy
     rows = {
         (customer_id, day): (energy, share, is_flagged)

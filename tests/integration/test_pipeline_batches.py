@@ -9,7 +9,8 @@ tests of this module, in order:
    again: the marts equal the oracle over everything produced;
 3. a master-data change alone makes the next cycle run dbt;
 4. a reading just after local midnight, alone in its batch, lands on the day before's last
-   VEE interval.
+   VEE interval;
+5. late readings for a published day are in the restatement log; today's changes are not.
 """
 
 from __future__ import annotations
@@ -132,3 +133,53 @@ def test_a_reading_just_after_midnight_alone_in_its_batch_fills_the_day_before(s
     assert (count, reading_date) == (1, day), (count, reading_date)
     assert "MISALIGNED" in rule_codes
     assert_matches_oracle(state)
+
+
+def test_late_readings_for_a_published_day_are_restated_and_today_is_not(state):
+    """Readings that arrive after their day was published restate it (LATE_DATA, in the
+    restatement log with old and new values); today's numbers change with every batch and are
+    not restatements, since the day has not ended."""
+    p = state.pipeline
+    device_id, customer_id = first_devices(state.device_customers, 3)[2]
+    zone = ZoneInfo(p.device_zones().get(device_id, "Europe/Berlin"))
+    past, today = FIRST_DAY - timedelta(days=3), datetime.now(zone).date()
+    readings = generate_local_days([(device_id, customer_id, str(zone))], [past, today], seed=14)
+    now = datetime.now(UTC)
+
+    def stamped_at(text: str) -> datetime:
+        return datetime.strptime(json.loads(text)["timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+    def local_hours(text: str) -> float:
+        at = stamped_at(text).astimezone(zone)
+        return at.hour + at.minute / 60 if at.date() == past else -1
+
+    # A 6-hour hole (too long to estimate) in the past day, and the last 2 hours of today, come later.
+    held = [(k, t) for k, t in readings if 12 < local_hours(t) <= 18]
+    today_later = [(k, t) for k, t in readings if now - timedelta(hours=2) < stamped_at(t) <= now]
+    first = [(k, t) for k, t in readings if (k, t) not in held and (k, t) not in today_later and stamped_at(t) <= now]
+    state.send(first)
+    p.catch_up()
+    logged_before = set(p.query(f"select * from iceberg.{p.marts}.restatements"))
+    usage = f"select reading_date, total_energy_kwh from iceberg.{p.marts}.customer_usage_summary " \
+            f"where customer_id = '{customer_id}'"
+    before = dict(p.query(usage))
+    state.send(held + today_later)
+    p.catch_up()
+    after = dict(p.query(usage))
+    assert_matches_oracle(state)
+
+    columns = [c[0] for c in p.query(f"describe iceberg.{p.marts}.restatements")]
+    logged = [dict(zip(columns, row, strict=True))
+              for row in set(p.query(f"select * from iceberg.{p.marts}.restatements")) - logged_before]
+    held_kwh = sum(json.loads(t)["metrics"]["energy_kwh"] for _, t in held)
+    assert {(r["mart_name"], r["customer_id"], r["period_date"]) for r in logged} == {
+        ("customer_usage_summary", customer_id, past), ("customer_billing_daily", customer_id, past)}
+    assert {r["change_reason"] for r in logged} == {"LATE_DATA"}
+    [total] = [r for r in logged if r["mart_name"] == "customer_usage_summary"]
+    assert (total["measure_name"], total["old_value"], total["new_value"]) == (
+        "total_energy_kwh", before[past], after[past])
+    assert abs(total["new_value"] - total["old_value"] - held_kwh) < 1e-9
+    billed = [r for r in logged if r["mart_name"] == "customer_billing_daily" and r["measure_name"] == "energy_kwh"]
+    assert abs(sum((r["new_value"] or 0) - r["old_value"] for r in billed) - held_kwh) < 1e-9
+    if today_later and today in before:
+        assert after[today] > before[today], "today's numbers changed, and that is no restatement"

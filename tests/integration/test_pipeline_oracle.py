@@ -28,6 +28,8 @@ import pytest
 
 from smartmeter.commands.docs import site_directory, undocumented
 from smartmeter.config import REPO_ROOT
+from smartmeter.pipeline.restatements import PUBLISHED_MARTS, STATE_PREFIX, Checkpoint, RestatementLog
+from smartmeter.pipeline.store import PipelineStore
 from tests.helpers.contract import CONTRACT
 from tests.helpers.pipeline import (
     FAULT_LOG_TEST_TOPIC,
@@ -112,11 +114,13 @@ def test_late_data_updates_only_its_day(state):
     assert (method, count) == ("REGISTER_SPLIT", len(held))
     assert math.isclose(estimated_kwh, sum(doc["metrics"]["energy_kwh"] for doc in held), abs_tol=1e-9)
     before = snapshot(state)
+    logged_before = set(p.query(f"select * from iceberg.{p.marts}.restatements"))
     state.send(state.held_back)
     p.catch_up()
     after = snapshot(state)
     assert_matches_oracle(state)
     assert p.query(estimated) == [], "the late actuals replace the estimates"
+    assert_restated(state, before, after, logged_before, held)
 
     def by_day(rows: list[tuple], day_index: int, drop: tuple[int, ...] = ()) -> dict:
         out: dict = {}
@@ -142,6 +146,57 @@ def test_late_data_updates_only_its_day(state):
     # So does VEE validation: the late readings fill their gaps, and no other day changes.
     old, new = by_day(before["device_intervals"], 0, (3,)), by_day(after["device_intervals"], 0, (3,))
     assert {day for day in set(old) | set(new) if old.get(day) != new.get(day)} == {LATE_DAY}
+
+
+def assert_restated(state, before: dict, after: dict, logged_before: set, held: list[dict]) -> None:
+    """The late readings changed published values of one customer-day: each change is in the
+    restatement log once, with the value before and after, and the held-back energy (the
+    messages themselves) accounts for it."""
+    p = state.pipeline
+    columns = [c[0] for c in p.query(f"describe iceberg.{p.marts}.restatements")]
+    logged = [dict(zip(columns, row, strict=True)) for row in set(p.query(f"select * from iceberg.{p.marts}.restatements"))
+              - logged_before]
+    held_kwh = sum(doc["metrics"]["energy_kwh"] for doc in held)
+    customer = held[0]["customer_id"]
+
+    usage_columns = [c[0] for c in p.query(f"describe iceberg.{p.marts}.customer_usage_summary")]
+    old_usage = {(r[0], r[1]): dict(zip(usage_columns, r, strict=True)) for r in before["customer_usage_summary"]}
+    new_usage = {(r[0], r[1]): dict(zip(usage_columns, r, strict=True)) for r in after["customer_usage_summary"]}
+    changed = {(key, measure) for key in old_usage for measure in ("total_energy_kwh", "estimated_energy_kwh")
+               if abs(old_usage[key][measure] - new_usage[key][measure]) > 1e-6}
+    usage = {((r["customer_id"], r["period_date"]), r["measure_name"]): r for r in logged
+             if r["mart_name"] == "customer_usage_summary"}
+    assert set(usage) == changed == {((customer, LATE_DAY), "total_energy_kwh"),
+                                     ((customer, LATE_DAY), "estimated_energy_kwh")}
+    for (key, measure), row in usage.items():
+        assert (row["old_value"], row["new_value"]) == (old_usage[key][measure], new_usage[key][measure])
+    total = usage[((customer, LATE_DAY), "total_energy_kwh")]
+    assert math.isclose(total["new_value"] - total["old_value"], held_kwh, abs_tol=1e-9)
+    estimate = usage[((customer, LATE_DAY), "estimated_energy_kwh")]
+    assert math.isclose(estimate["old_value"] - estimate["new_value"], held_kwh, abs_tol=1e-9)
+
+    billing = [r for r in logged if r["mart_name"] == "customer_billing_daily"]
+    assert {(r["customer_id"], r["period_date"]) for r in billing} == {(customer, LATE_DAY)}
+    billed = [r for r in billing if r["measure_name"] == "energy_kwh"]
+    assert math.isclose(sum((r["new_value"] or 0) - r["old_value"] for r in billed), held_kwh, abs_tol=1e-9)
+    assert {r["measure_name"] for r in billing} == {"energy_kwh", "energy_cost"}
+    assert {r["change_reason"] for r in logged} == {"ESTIMATE_REPLACED"}
+    assert len({r["batch_id"] for r in logged}) == 1
+    assert all(r["published_at"] < r["restated_at"] for r in logged)
+
+    # A run killed after writing the log but before moving its checkpoint writes the same rows again.
+    settings = p.scoped_settings()
+    store = PipelineStore(settings)
+    try:
+        for mart in PUBLISHED_MARTS:
+            checkpoint = Checkpoint.parse(store.get_state(STATE_PREFIX + mart.name))
+            published = next(r["published_snapshot_id"] for r in logged if r["mart_name"] == mart.name)
+            store.set_state(STATE_PREFIX + mart.name, str(Checkpoint(published, checkpoint.run_id - 1)))
+        assert RestatementLog(settings, lambda _: None).record(store, logged[0]["batch_id"]) == len(logged)
+    finally:
+        store.close()
+    again = set(p.query(f"select * from iceberg.{p.marts}.restatements")) - logged_before
+    assert len(again) == len(logged)
 
 
 def test_sigkill_midway_then_rerun_equals_the_oracle(state):

@@ -384,10 +384,7 @@ short_gaps as (
         *,
         (next_end_s - previous_end_s) / interval_seconds - 1 as missing_count,
         {#- What the register counted over the gap: its move to the next reading, less that reading's energy. #}
-        next_register_kwh - previous_register_kwh - next_energy_kwh as register_gap_kwh,
-        coalesce(
-            next_register_kwh - previous_register_kwh - next_energy_kwh >= -{{ var('vee_register_tolerance_kwh') }}, false
-        ) as is_register_counted
+        next_register_kwh - previous_register_kwh - next_energy_kwh as register_gap_kwh
     from interval_sequence
     where
         next_end_s - previous_end_s > interval_seconds
@@ -397,6 +394,7 @@ short_gaps as (
 interpolated as (
     select
         short_gaps.*,
+        coalesce(short_gaps.register_gap_kwh >= -{{ var('vee_register_tolerance_kwh') }}, false) as is_register_counted,
         slots.interval_end_s,
         {#- The straight line between the readings either side, at this interval. #}
         short_gaps.previous_energy_kwh + (short_gaps.next_energy_kwh - short_gaps.previous_energy_kwh)

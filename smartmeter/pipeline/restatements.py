@@ -1,0 +1,246 @@
+"""The restatement log: every change to a value already published in the usage and billing marts.
+
+A value is published when a run that left no backlog wrote it after its local day had ended
+(plus RESTATEMENT_GRACE_MINUTES, for the last readings of the day still on their way). While a
+catch-up is under way, or while the day is still running, values change as readings arrive, and
+that is not a restatement.
+
+After each successful run that left no backlog, each published mart is compared with itself as it
+was after the last such run, by Iceberg time travel (`FOR VERSION AS OF`). pipeline.state keeps
+that snapshot per mart (`restatements:<mart>`), with the run that published it. Only the
+customer-days that later runs wrote are compared. Each changed measure becomes one row of
+`restatements` (dbt-project/models/marts/restatements.yml describes it) with the old and new
+values and the reason, found from the customer-day's usage:
+
+- ESTIMATE_REPLACED: less of the day is estimated than before: actual readings replaced estimates;
+- LATE_DATA: otherwise the day's actual or estimated energy changed: readings arrived late;
+- CORRECTION: the day's energy did not change, yet the value did (a tariff, holiday or meter
+  assignment changed, and the day was recomputed).
+
+The rows are written with a MERGE keyed on the published snapshot, so a run killed after writing
+them and before moving the checkpoint writes the same rows again, not twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+
+from smartmeter.config import TRINO_DBT_USER, Settings
+from smartmeter.pipeline.store import PipelineStore
+from smartmeter.trino_sql import TrinoSession
+
+ESTIMATE_REPLACED, LATE_DATA, CORRECTION = "ESTIMATE_REPLACED", "LATE_DATA", "CORRECTION"
+STATE_PREFIX = "restatements:"
+# Values closer than this are the same number summed in another order.
+TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class PublishedMart:
+    name: str
+    date_column: str
+    measures: tuple[str, ...]
+    # The key column below the customer-day, if any (a row per time-of-use period).
+    period_column: str | None = None
+
+    def key_columns(self) -> list[str]:
+        return ["customer_id", self.date_column] + ([self.period_column] if self.period_column else [])
+
+
+USAGE = PublishedMart("customer_usage_summary", "reading_date", ("total_energy_kwh", "estimated_energy_kwh"))
+PUBLISHED_MARTS = (USAGE, PublishedMart("customer_billing_daily", "billing_date", ("energy_kwh", "energy_cost"),
+                                        "tou_period"))
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    snapshot_id: int
+    run_id: int
+
+    def __str__(self) -> str:
+        return f"{self.snapshot_id}:{self.run_id}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Checkpoint | None:
+        if not text:
+            return None
+        snapshot_id, run_id = text.split(":")
+        return cls(int(snapshot_id), int(run_id))
+
+
+def _sql_list(values: Sequence[object]) -> str:
+    return ", ".join(f"date '{v}'" for v in values)
+
+
+class RestatementLog:
+    """Writes one scope's restatements; call record(store, run_id) with the writer lock held."""
+
+    def __init__(self, settings: Settings, progress: Callable[[str], None] = print) -> None:
+        self.settings = settings.as_trino(TRINO_DBT_USER)
+        self.say = progress
+        marts = self.settings.schema("marts")
+        self.log_table = f'iceberg."{marts}".restatements'
+        self._marts_schema = marts
+
+    def table(self, mart: PublishedMart, suffix: str = "") -> str:
+        return f'iceberg."{self._marts_schema}"."{mart.name}{suffix}"'
+
+    def current_snapshot(self, trino: TrinoSession, mart: PublishedMart) -> int | None:
+        rows = trino.rows(f"select snapshot_id from {self.table(mart, '$history')} "
+                          "where is_current_ancestor order by made_current_at desc limit 1")
+        return int(rows[0][0]) if rows else None
+
+    def record(self, store: PipelineStore, run_id: int) -> int:
+        """Log what changed since the last published snapshots; returns the rows written."""
+        written = 0
+        with TrinoSession(self.settings) as trino:
+            published = {m.name: Checkpoint.parse(store.get_state(STATE_PREFIX + m.name)) for m in PUBLISHED_MARTS}
+            current = {m.name: self.current_snapshot(trino, m) for m in PUBLISHED_MARTS}
+            usage_from, usage_to = published[USAGE.name], current[USAGE.name]
+            for mart in PUBLISHED_MARTS:
+                since, now = published[mart.name], current[mart.name]
+                if since is None or now is None or usage_from is None or usage_to is None:
+                    continue
+                if since.snapshot_id == now:
+                    continue
+                if not (self._exists(trino, mart, since) and self._exists(trino, USAGE, usage_from)):
+                    # maintenance keeps these snapshots (maintenance.py), so this takes a manual expiry
+                    self.say(f"restatements: {mart.name}'s published snapshot was expired; changes since run "
+                             f"{since.run_id} are not logged")
+                    continue
+                written += self._log(trino, mart, since, now, usage_from, usage_to, run_id)
+            for mart in PUBLISHED_MARTS:
+                if current[mart.name] is not None:
+                    store.set_state(STATE_PREFIX + mart.name, str(Checkpoint(current[mart.name], run_id)))
+        if written:
+            self.say(f"restatements: {written} published value(s) changed (see {self.log_table})")
+        return written
+
+    def _exists(self, trino: TrinoSession, mart: PublishedMart, checkpoint: Checkpoint) -> bool:
+        return trino.scalar(f"select count(*) from {self.table(mart, '$snapshots')} "
+                            f"where snapshot_id = {checkpoint.snapshot_id}") > 0
+
+    def _log(self, trino: TrinoSession, mart: PublishedMart, since: Checkpoint, now: int,
+             usage_from: Checkpoint, usage_to: int, run_id: int) -> int:
+        table, date = self.table(mart), mart.date_column
+        published_at = trino.rows(f"select committed_at from {self.table(mart, '$snapshots')} "
+                                  f"where snapshot_id = {since.snapshot_id}")[0][0]
+        # The last day that had ended anywhere (UTC+14 ends first) when the snapshot was published:
+        # in a live cycle, today is left out here.
+        last_day = (published_at.astimezone(UTC) - timedelta(minutes=self.settings.restatement_grace_minutes, hours=10)).date()
+        days = [r[0] for r in trino.rows(f"select distinct {date} from {table} for version as of {now} "
+                                         f"where batch_id > {since.run_id} and {date} <= date '{last_day}'")]
+        if not days:
+            return 0
+        keys = mart.key_columns()
+        period = f"old.{mart.period_column}" if mart.period_column else "cast(null as varchar)"
+        old_values = ", ".join(f"old.{m}" for m in mart.measures)
+        new_values = ", ".join(f"new.{m}" for m in mart.measures)
+        names = ", ".join(f"'{m}'" for m in mart.measures)
+        on = " and ".join(f"old.{k} = new.{k}" for k in keys)
+        changes = f"""
+            with
+            touched as (
+                select distinct customer_id, {date} as period_date from {table} for version as of {now}
+                where batch_id > {since.run_id} and {date} in ({_sql_list(days)})
+            ),
+            old as (
+                select * from {table} for version as of {since.snapshot_id}
+                where {date} in ({_sql_list(days)}) and (customer_id, {date}) in (select * from touched)
+            ),
+            new as (
+                select * from {table} for version as of {now}
+                where {date} in ({_sql_list(days)}) and (customer_id, {date}) in (select * from touched)
+            ),
+            usage_old as (
+                select customer_id, reading_date, total_energy_kwh, estimated_energy_kwh
+                from {self.table(USAGE)} for version as of {usage_from.snapshot_id}
+                where reading_date in ({_sql_list(days)})
+            ),
+            usage_new as (
+                select customer_id, reading_date, total_energy_kwh, estimated_energy_kwh
+                from {self.table(USAGE)} for version as of {usage_to}
+                where reading_date in ({_sql_list(days)})
+            ),
+            day_reasons as (
+                select
+                    coalesce(usage_new.customer_id, usage_old.customer_id) as customer_id,
+                    coalesce(usage_new.reading_date, usage_old.reading_date) as reading_date,
+                    case
+                        when coalesce(usage_new.estimated_energy_kwh, 0)
+                            < coalesce(usage_old.estimated_energy_kwh, 0) - {TOLERANCE} then '{ESTIMATE_REPLACED}'
+                        when abs(coalesce(usage_new.total_energy_kwh, 0) - coalesce(usage_old.total_energy_kwh, 0))
+                            > {TOLERANCE}
+                            or abs(coalesce(usage_new.estimated_energy_kwh, 0)
+                                - coalesce(usage_old.estimated_energy_kwh, 0)) > {TOLERANCE}
+                            then '{LATE_DATA}'
+                        else '{CORRECTION}'
+                    end as change_reason
+                from usage_old
+                full outer join usage_new
+                    on usage_old.customer_id = usage_new.customer_id and usage_old.reading_date = usage_new.reading_date
+            ),
+            published_at as (
+                select committed_at from {self.table(mart, '$snapshots')} where snapshot_id = {since.snapshot_id}
+            ),
+            restated_at as (
+                select committed_at from {self.table(mart, '$snapshots')} where snapshot_id = {now}
+            ),
+            pairs as (
+                select
+                    old.customer_id,
+                    old.{date} as period_date,
+                    {period} as tou_period,
+                    measure.measure_name,
+                    measure.old_value,
+                    measure.new_value
+                from old
+                left join new on {on}
+                cross join unnest(array[{names}], array[{old_values}], array[{new_values}])
+                    as measure (measure_name, old_value, new_value)
+            ),
+            customers as (
+                select customer_id, timezone from iceberg."{self.settings.schema('staging')}".stg_customers
+            )
+            select
+                {run_id} as batch_id,
+                '{mart.name}' as mart_name,
+                pairs.customer_id,
+                pairs.period_date,
+                pairs.tou_period,
+                pairs.measure_name,
+                pairs.old_value,
+                pairs.new_value,
+                coalesce(day_reasons.change_reason, '{CORRECTION}') as change_reason,
+                {since.snapshot_id} as published_snapshot_id,
+                (select committed_at from published_at) as published_at,
+                {now} as restated_snapshot_id,
+                (select committed_at from restated_at) as restated_at
+            from pairs
+            left join day_reasons
+                on pairs.customer_id = day_reasons.customer_id and pairs.period_date = day_reasons.reading_date
+            left join customers on pairs.customer_id = customers.customer_id
+            where
+                (pairs.new_value is null and pairs.old_value is not null
+                    or abs(pairs.new_value - pairs.old_value) > {TOLERANCE})
+                -- only days that had ended, in the customer's zone, when they were published
+                and with_timezone(cast(pairs.period_date + interval '1' day as timestamp),
+                    coalesce(customers.timezone, 'UTC'))
+                    + interval '{self.settings.restatement_grace_minutes}' minute
+                    <= (select committed_at from published_at)
+        """
+        key = ("mart_name", "customer_id", "period_date", "tou_period", "measure_name", "published_snapshot_id")
+        columns = key + ("batch_id", "old_value", "new_value", "change_reason", "published_at",
+                         "restated_snapshot_id", "restated_at")
+        merge = f"""
+            merge into {self.log_table} as log
+            using ({changes}) as change
+            on {" and ".join(f"log.{k} is not distinct from change.{k}" for k in key)}
+            when matched then update set
+                {", ".join(f"{c} = change.{c}" for c in columns[len(key):])}
+            when not matched then insert ({", ".join(columns)})
+                values ({", ".join(f"change.{c}" for c in columns)})
+        """
+        return trino.scalar(merge)
