@@ -124,6 +124,29 @@ class RestatementLog:
 
     def _log(self, trino: TrinoSession, mart: PublishedMart, since: Checkpoint, now: int,
              usage_from: Checkpoint, usage_to: int, run_id: int) -> int:
+        changes = self.changes_sql(trino, mart, since, now, usage_from, usage_to, run_id)
+        if changes is None:
+            return 0
+        # An equi-join (tou_period is null for customer_usage_summary): `is not distinct from`
+        # would make Trino compare every pair of rows.
+        key = ("mart_name", "customer_id", "period_date", "tou_period", "measure_name", "published_snapshot_id")
+        columns = key + ("batch_id", "old_value", "new_value", "change_reason", "published_at",
+                         "restated_snapshot_id", "restated_at")
+        merge = f"""
+            merge into {self.log_table} as log
+            using ({changes}) as change
+            on {" and ".join(f"log.{k} = change.{k}" for k in key if k != "tou_period")}
+                and coalesce(log.tou_period, '') = coalesce(change.tou_period, '')
+            when matched then update set
+                {", ".join(f"{c} = change.{c}" for c in columns[len(key):])}
+            when not matched then insert ({", ".join(columns)})
+                values ({", ".join(f"change.{c}" for c in columns)})
+        """
+        return trino.scalar(merge)
+
+    def changes_sql(self, trino: TrinoSession, mart: PublishedMart, since: Checkpoint, now: int,
+                    usage_from: Checkpoint, usage_to: int, run_id: int) -> str | None:
+        """The SELECT of `mart`'s restatements between two snapshots, or None when no day can have any."""
         table, date = self.table(mart), mart.date_column
         published_at = trino.rows(f"select committed_at from {self.table(mart, '$snapshots')} "
                                   f"where snapshot_id = {since.snapshot_id}")[0][0]
@@ -133,14 +156,14 @@ class RestatementLog:
         days = [r[0] for r in trino.rows(f"select distinct {date} from {table} for version as of {now} "
                                          f"where batch_id > {since.run_id} and {date} <= date '{last_day}'")]
         if not days:
-            return 0
+            return None
         keys = mart.key_columns()
         period = f"old.{mart.period_column}" if mart.period_column else "cast(null as varchar)"
         old_values = ", ".join(f"old.{m}" for m in mart.measures)
         new_values = ", ".join(f"new.{m}" for m in mart.measures)
         names = ", ".join(f"'{m}'" for m in mart.measures)
         on = " and ".join(f"old.{k} = new.{k}" for k in keys)
-        changes = f"""
+        return f"""
             with
             touched as (
                 select distinct customer_id, {date} as period_date from {table} for version as of {now}
@@ -231,16 +254,3 @@ class RestatementLog:
                     + interval '{self.settings.restatement_grace_minutes}' minute
                     <= (select committed_at from published_at)
         """
-        key = ("mart_name", "customer_id", "period_date", "tou_period", "measure_name", "published_snapshot_id")
-        columns = key + ("batch_id", "old_value", "new_value", "change_reason", "published_at",
-                         "restated_snapshot_id", "restated_at")
-        merge = f"""
-            merge into {self.log_table} as log
-            using ({changes}) as change
-            on {" and ".join(f"log.{k} is not distinct from change.{k}" for k in key)}
-            when matched then update set
-                {", ".join(f"{c} = change.{c}" for c in columns[len(key):])}
-            when not matched then insert ({", ".join(columns)})
-                values ({", ".join(f"change.{c}" for c in columns)})
-        """
-        return trino.scalar(merge)
