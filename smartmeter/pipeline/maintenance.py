@@ -29,6 +29,8 @@ from trino.exceptions import TrinoQueryError
 from smartmeter.config import TRINO_ADMIN_USER, Settings
 from smartmeter.errors import LakehouseError
 from smartmeter.pipeline.lock import WriterLock
+from smartmeter.pipeline.restatements import published_checkpoints
+from smartmeter.pipeline.store import PipelineStore
 from smartmeter.trino_sql import TrinoSession, format_table
 
 DEFAULT_SCHEMAS = ("staging", "intermediate", "marts")
@@ -103,34 +105,26 @@ def expiry_retention(retention: str, keep_s: float) -> str:
     return retention if duration_seconds(retention) >= keep_s else f"{int(keep_s) + 1}s"
 
 
-def kept_for_restatements(settings: Settings, trino: TrinoSession, catalog: str) -> dict[str, float]:
+def kept_for_restatements(settings: Settings, trino: TrinoSession, catalog: str,
+                          tables: Sequence[str]) -> dict[str, float]:
     """Table -> seconds of history that expire_snapshots must keep: the restatement log compares
     each published mart with its last published snapshot (smartmeter/pipeline/restatements.py),
     which may be older than the retention while a long catch-up runs."""
-    from smartmeter.pipeline.restatements import PUBLISHED_MARTS, STATE_PREFIX, Checkpoint
-    from smartmeter.pipeline.store import PipelineStore
-
     store = PipelineStore(settings)
     try:
-        checkpoints = {m.name: Checkpoint.parse(store.get_state(STATE_PREFIX + m.name)) for m in PUBLISHED_MARTS}
+        checkpoints = published_checkpoints(store)
     finally:
         store.close()
     kept = {}
     for name, checkpoint in checkpoints.items():
         table = f'{catalog}."{settings.schema("marts")}"."{name}"'
-        if checkpoint is None or not table_exists(trino, table):
+        if checkpoint is None or table not in tables:
             continue
         age = trino.rows(f"select to_milliseconds(current_timestamp - committed_at) / 1000.0 "
                          f"from {metadata_table(table, 'snapshots')} where snapshot_id = {checkpoint.snapshot_id}")
         if age:
             kept[table] = float(age[0][0]) + 3600
     return kept
-
-
-def table_exists(trino: TrinoSession, table: str) -> bool:
-    catalog, schema, name = (part.strip('"') for part in table.split("."))
-    return trino.scalar(f"select count(*) from {catalog}.information_schema.tables "
-                        f"where table_schema = '{schema}' and table_name = '{name}'") > 0
 
 
 def maintain_table(trino: TrinoSession, table: str, args: argparse.Namespace, keep_s: float = 0) -> TableReport:
@@ -183,7 +177,7 @@ def maintain(settings: Settings, args: argparse.Namespace, progress=print) -> li
                 tables = list_tables(trino, args.catalog, schemas, args.tables)
             except TrinoQueryError as exc:
                 raise LakehouseError(f"cannot list the tables of catalog {args.catalog}: {exc.message}") from exc
-            kept = kept_for_restatements(settings, trino, args.catalog)
+            kept = kept_for_restatements(settings, trino, args.catalog, tables)
             reports = []
             for table in tables:
                 progress(f"maintaining {table} ...")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from smartmeter.config import TRINO_DBT_USER, Settings
 from smartmeter.pipeline.store import PipelineStore
@@ -50,7 +50,8 @@ class PublishedMart:
 
 
 USAGE = PublishedMart("customer_usage_summary", "reading_date", ("total_energy_kwh", "estimated_energy_kwh"))
-PUBLISHED_MARTS = (USAGE, PublishedMart("customer_billing_daily", "billing_date", ("energy_kwh", "energy_cost"),
+PUBLISHED_MARTS = (USAGE, PublishedMart("customer_billing_daily", "billing_date",
+                                        ("energy_kwh", "energy_cost", "estimated_energy_kwh", "estimated_energy_cost"),
                                         "tou_period"))
 
 
@@ -70,8 +71,30 @@ class Checkpoint:
         return cls(int(snapshot_id), int(run_id))
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """A mart as published (at checkpoint `since`) against its snapshot `now`, with the usage
+    mart's two snapshots, from which each customer-day's change reason comes."""
+    mart: PublishedMart
+    since: Checkpoint
+    now: int
+    published_at: datetime
+    restated_at: datetime
+    usage_from: int
+    usage_to: int
+
+
+def published_checkpoints(store: PipelineStore) -> dict[str, Checkpoint | None]:
+    """Mart name -> its last published snapshot, if any run has published it."""
+    return {m.name: Checkpoint.parse(store.get_state(STATE_PREFIX + m.name)) for m in PUBLISHED_MARTS}
+
+
 def _sql_list(values: Sequence[object]) -> str:
     return ", ".join(f"date '{v}'" for v in values)
+
+
+def _timestamp(at: datetime) -> str:
+    return f"from_iso8601_timestamp('{at.astimezone(UTC).isoformat()}')"
 
 
 class RestatementLog:
@@ -92,25 +115,31 @@ class RestatementLog:
                           "where is_current_ancestor order by made_current_at desc limit 1")
         return int(rows[0][0]) if rows else None
 
+    def committed_at(self, trino: TrinoSession, mart: PublishedMart, *snapshot_ids: int) -> dict[int, datetime]:
+        """Snapshot id -> commit time, for those of `snapshot_ids` that were not expired."""
+        rows = trino.rows(f"select snapshot_id, committed_at from {self.table(mart, '$snapshots')} "
+                          f"where snapshot_id in ({', '.join(str(i) for i in snapshot_ids)})")
+        return {int(snapshot_id): at for snapshot_id, at in rows}
+
     def record(self, store: PipelineStore, run_id: int) -> int:
         """Log what changed since the last published snapshots; returns the rows written."""
         written = 0
         with TrinoSession(self.settings) as trino:
-            published = {m.name: Checkpoint.parse(store.get_state(STATE_PREFIX + m.name)) for m in PUBLISHED_MARTS}
+            published = published_checkpoints(store)
             current = {m.name: self.current_snapshot(trino, m) for m in PUBLISHED_MARTS}
             usage_from, usage_to = published[USAGE.name], current[USAGE.name]
             for mart in PUBLISHED_MARTS:
                 since, now = published[mart.name], current[mart.name]
-                if since is None or now is None or usage_from is None or usage_to is None:
+                if None in (since, now, usage_from, usage_to) or since.snapshot_id == now:
                     continue
-                if since.snapshot_id == now:
-                    continue
-                if not (self._exists(trino, mart, since) and self._exists(trino, USAGE, usage_from)):
+                commits = self.committed_at(trino, mart, since.snapshot_id, now)
+                if since.snapshot_id not in commits or not self.committed_at(trino, USAGE, usage_from.snapshot_id):
                     # maintenance keeps these snapshots (maintenance.py), so this takes a manual expiry
                     self.say(f"restatements: {mart.name}'s published snapshot was expired; changes since run "
                              f"{since.run_id} are not logged")
                     continue
-                written += self._log(trino, mart, since, now, usage_from, usage_to, run_id)
+                written += self._log(trino, Comparison(mart, since, now, commits[since.snapshot_id], commits[now],
+                                                       usage_from.snapshot_id, usage_to), run_id)
             for mart in PUBLISHED_MARTS:
                 if current[mart.name] is not None:
                     store.set_state(STATE_PREFIX + mart.name, str(Checkpoint(current[mart.name], run_id)))
@@ -118,13 +147,8 @@ class RestatementLog:
             self.say(f"restatements: {written} published value(s) changed (see {self.log_table})")
         return written
 
-    def _exists(self, trino: TrinoSession, mart: PublishedMart, checkpoint: Checkpoint) -> bool:
-        return trino.scalar(f"select count(*) from {self.table(mart, '$snapshots')} "
-                            f"where snapshot_id = {checkpoint.snapshot_id}") > 0
-
-    def _log(self, trino: TrinoSession, mart: PublishedMart, since: Checkpoint, now: int,
-             usage_from: Checkpoint, usage_to: int, run_id: int) -> int:
-        changes = self.changes_sql(trino, mart, since, now, usage_from, usage_to, run_id)
+    def _log(self, trino: TrinoSession, comparison: Comparison, run_id: int) -> int:
+        changes = self.changes_sql(trino, comparison, run_id)
         if changes is None:
             return 0
         # An equi-join (tou_period is null for customer_usage_summary): `is not distinct from`
@@ -144,15 +168,14 @@ class RestatementLog:
         """
         return trino.scalar(merge)
 
-    def changes_sql(self, trino: TrinoSession, mart: PublishedMart, since: Checkpoint, now: int,
-                    usage_from: Checkpoint, usage_to: int, run_id: int) -> str | None:
-        """The SELECT of `mart`'s restatements between two snapshots, or None when no day can have any."""
+    def changes_sql(self, trino: TrinoSession, comparison: Comparison, run_id: int) -> str | None:
+        """The SELECT of the mart's restatements between the two snapshots, or None when no day can have any."""
+        mart, since, now = comparison.mart, comparison.since, comparison.now
         table, date = self.table(mart), mart.date_column
-        published_at = trino.rows(f"select committed_at from {self.table(mart, '$snapshots')} "
-                                  f"where snapshot_id = {since.snapshot_id}")[0][0]
         # The last day that had ended anywhere (UTC+14 ends first) when the snapshot was published:
         # in a live cycle, today is left out here.
-        last_day = (published_at.astimezone(UTC) - timedelta(minutes=self.settings.restatement_grace_minutes, hours=10)).date()
+        last_day = (comparison.published_at.astimezone(UTC)
+                    - timedelta(minutes=self.settings.restatement_grace_minutes, hours=10)).date()
         days = [r[0] for r in trino.rows(f"select distinct {date} from {table} for version as of {now} "
                                          f"where batch_id > {since.run_id} and {date} <= date '{last_day}'")]
         if not days:
@@ -179,12 +202,12 @@ class RestatementLog:
             ),
             usage_old as (
                 select customer_id, reading_date, total_energy_kwh, estimated_energy_kwh
-                from {self.table(USAGE)} for version as of {usage_from.snapshot_id}
+                from {self.table(USAGE)} for version as of {comparison.usage_from}
                 where reading_date in ({_sql_list(days)})
             ),
             usage_new as (
                 select customer_id, reading_date, total_energy_kwh, estimated_energy_kwh
-                from {self.table(USAGE)} for version as of {usage_to}
+                from {self.table(USAGE)} for version as of {comparison.usage_to}
                 where reading_date in ({_sql_list(days)})
             ),
             day_reasons as (
@@ -204,12 +227,6 @@ class RestatementLog:
                 from usage_old
                 full outer join usage_new
                     on usage_old.customer_id = usage_new.customer_id and usage_old.reading_date = usage_new.reading_date
-            ),
-            published_at as (
-                select committed_at from {self.table(mart, '$snapshots')} where snapshot_id = {since.snapshot_id}
-            ),
-            restated_at as (
-                select committed_at from {self.table(mart, '$snapshots')} where snapshot_id = {now}
             ),
             pairs as (
                 select
@@ -238,9 +255,9 @@ class RestatementLog:
                 pairs.new_value,
                 coalesce(day_reasons.change_reason, '{CORRECTION}') as change_reason,
                 {since.snapshot_id} as published_snapshot_id,
-                (select committed_at from published_at) as published_at,
+                {_timestamp(comparison.published_at)} as published_at,
                 {now} as restated_snapshot_id,
-                (select committed_at from restated_at) as restated_at
+                {_timestamp(comparison.restated_at)} as restated_at
             from pairs
             left join day_reasons
                 on pairs.customer_id = day_reasons.customer_id and pairs.period_date = day_reasons.reading_date
@@ -252,5 +269,5 @@ class RestatementLog:
                 and with_timezone(cast(pairs.period_date + interval '1' day as timestamp),
                     coalesce(customers.timezone, 'UTC'))
                     + interval '{self.settings.restatement_grace_minutes}' minute
-                    <= (select committed_at from published_at)
+                    <= {_timestamp(comparison.published_at)}
         """

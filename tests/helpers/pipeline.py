@@ -11,7 +11,8 @@
   messages as produced (partition, offset, bytes), independently of Trino and dbt. It applies
   the documented rules of dbt-project/models/staging/kafka/stg_telemetry_messages.yml.
   `expected_customer_hours` and `expected_billing` carry it on to local hours and to
-  time-of-use bills (zoneinfo, the `holidays` package and the master data in PostgreSQL).
+  time-of-use bills (zoneinfo, the `holidays` package and the master data in PostgreSQL);
+  `expected_estimates` to VEE's estimates for gaps, which bills show apart.
 """
 
 from __future__ import annotations
@@ -516,6 +517,19 @@ def expected_customer_hours(expected: Expected, device_customers: dict[str, str]
     return {key: (day, hour, count, energy, len(devices)) for key, (day, hour, count, energy, devices) in hours.items()}
 
 
+def expected_estimated_hours(estimates: dict[tuple[str, datetime], tuple[str, float]],
+                             device_customers: dict[str, str], master: MasterData) -> dict:
+    """(customer_id, hour start in UTC) -> (local date, local hour, estimated kWh): the oracle's
+    estimates (expected_estimates) in the local hour holding each interval's end - 1 second."""
+    hours: dict = {}
+    for (device_id, end_at), (_, energy) in estimates.items():
+        customer_id = device_customers[device_id]
+        local = local_hour_start(end_at, master.customer_zones[customer_id])
+        row = hours.setdefault((customer_id, local.astimezone(UTC)), [local.date(), local.hour, 0.0])
+        row[2] += energy
+    return {key: tuple(value) for key, value in hours.items()}
+
+
 # Which of a tariff's day types prices a calendar day: the first one the tariff has.
 DAY_TYPE_FALLBACKS = {
     calendar.HOLIDAY: ("HOLIDAY", "SUNDAY", "WEEKEND"),
@@ -535,19 +549,26 @@ def tariff_day_type(day: date, zone: str, tariff_id: str, master: MasterData) ->
     return chosen, kind == calendar.HOLIDAY
 
 
-def expected_billing(customer_hours: dict, master: MasterData) -> dict:
+def expected_billing(customer_hours: dict, master: MasterData, estimated_hours: dict | None = None) -> dict:
     """(customer_id, local date, tou_period) -> (day_type, is_holiday, energy_kwh, energy_cost,
-    billed_hour_count): customer_billing_daily from the hours, the tariffs and the holidays."""
+    billed_hour_count, estimated_energy_kwh, estimated_energy_cost): customer_billing_daily from
+    the hours with readings or estimates (expected_estimated_hours), the tariffs and the holidays."""
+    estimated_hours = estimated_hours or {}
     bills: dict = {}
-    for (customer_id, _), (day, hour, _, energy, _) in customer_hours.items():
+    for key in customer_hours.keys() | estimated_hours.keys():
+        customer_id, actual, estimate = key[0], customer_hours.get(key), estimated_hours.get(key)
+        day, hour = (actual or estimate)[:2]
+        energy, estimated = actual[3] if actual else 0.0, estimate[2] if estimate else 0.0
         tariff_id = master.customer_tariffs[customer_id]
         day_type, is_holiday = tariff_day_type(day, master.customer_zones[customer_id], tariff_id, master)
-        period = next(((name, price) for start, end, name, price in master.periods.get((tariff_id, day_type), [])
-                       if start <= hour < end), ("UNPRICED", None))
-        row = bills.setdefault((customer_id, day, period[0]), [day_type, is_holiday, 0.0, 0.0, 0])
+        period, price = next(((name, price) for start, end, name, price in master.periods.get((tariff_id, day_type), [])
+                              if start <= hour < end), ("UNPRICED", None))
+        row = bills.setdefault((customer_id, day, period), [day_type, is_holiday, 0.0, 0.0, 0, 0.0, 0.0])
         row[2] += energy
-        row[3] = None if period[1] is None or row[3] is None else row[3] + energy * period[1]
+        row[3] = None if price is None or row[3] is None else row[3] + energy * price
         row[4] += 1
+        row[5] += estimated
+        row[6] = None if price is None or row[6] is None else row[6] + estimated * price
     return {key: tuple(value) for key, value in bills.items()}
 
 
@@ -745,6 +766,14 @@ class IsolatedPipeline:
     def table(self, schema: str, name: str, order_by: str) -> list[tuple]:
         return self.query(f'select * from iceberg."{schema}".{name} order by {order_by}')
 
+    def restatement_rows(self) -> set[tuple]:
+        return set(self.query(f"select * from iceberg.{self.marts}.restatements"))
+
+    def restatements_since(self, logged_before: set[tuple]) -> list[dict]:
+        """The restatement log's rows that are not in `logged_before` (from restatement_rows())."""
+        columns = [c[0] for c in self.query(f"describe iceberg.{self.marts}.restatements")]
+        return [dict(zip(columns, row, strict=True)) for row in self.restatement_rows() - logged_before]
+
 
 # --------------------------------------------------------------------------------------------
 # The oracle against the marts
@@ -841,9 +870,9 @@ def assert_matches_oracle(s: State) -> Expected:
     assert hourly_total[1] == len(expected.readings)
     assert math.isclose(billed_total, energy_total, abs_tol=1e-6)
 
-    assert_hours_and_bills_match(p, expected, s.device_customers)
     intervals = expected_intervals(expected)
     estimates = expected_estimates(expected, intervals)
+    assert_hours_and_bills_match(p, expected, s.device_customers, estimates)
     assert_intervals_match(p, expected, intervals, estimates)
     assert_estimated_energy_matches(p, expected, estimates, s.device_customers)
 
@@ -870,12 +899,17 @@ def _assert_same_keys(actual: dict, want: dict, what: str) -> None:
                                              "missing": sorted(set(want) - set(actual))[:5]}}
 
 
-def assert_hours_and_bills_match(p: IsolatedPipeline, expected: Expected, device_customers: dict[str, str]) -> None:
+def assert_hours_and_bills_match(p: IsolatedPipeline, expected: Expected, device_customers: dict[str, str],
+                                 estimates: dict[tuple[str, datetime], tuple[str, float]],
+                                 max_share: float = 0.02) -> None:
     """customer_usage_hourly, customer_billing_daily and customer_billing_monthly, row by row,
-    against the local-time oracle; fills expected.customer_hours and expected.bills."""
+    against the local-time oracle and its `estimates` (expected_estimates), with the monthly
+    billing-quality flag above `max_share` (billing_max_estimated_share); fills
+    expected.customer_hours and expected.bills."""
     master = load_master_data(p.settings)
     expected.customer_hours = expected_customer_hours(expected, device_customers, master)
-    expected.bills = expected_billing(expected.customer_hours, master)
+    expected.bills = expected_billing(expected.customer_hours, master,
+                                      expected_estimated_hours(estimates, device_customers, master))
     hours = {
         (customer_id, hour_at.astimezone(UTC)): (day, local_hour, count, energy, devices)
         for customer_id, hour_at, day, local_hour, count, energy, devices in p.query(
@@ -887,32 +921,41 @@ def assert_hours_and_bills_match(p: IsolatedPipeline, expected: Expected, device
     for key, want in expected.customer_hours.items():
         _assert_amounts(hours[key], want, (3,), key)
     bills = {
-        (customer_id, day, period): (day_type, is_holiday, energy, cost, hour_count)
-        for customer_id, day, period, day_type, is_holiday, energy, cost, hour_count in p.query(
+        (customer_id, day, period): row
+        for customer_id, day, period, *row in p.query(
             "select customer_id, billing_date, tou_period, day_type, is_holiday, energy_kwh, energy_cost, "
-            f"billed_hour_count from iceberg.{p.marts}.customer_billing_daily"
+            f"billed_hour_count, estimated_energy_kwh, estimated_energy_cost from iceberg.{p.marts}.customer_billing_daily"
         )
     }
     _assert_same_keys(bills, expected.bills, "daily bills")
     for key, want in expected.bills.items():
-        _assert_amounts(bills[key], want, (2, 3), key)
+        _assert_amounts(tuple(bills[key]), want, (2, 3, 5, 6), key)
     # The monthly bill: the oracle's daily bills summed per customer, month and period.
-    months: dict = defaultdict(lambda: [0.0, 0.0, 0])
-    for (customer_id, day, period), (_, _, energy, cost, _) in expected.bills.items():
+    months: dict = defaultdict(lambda: [0.0, 0.0, 0, 0.0, 0.0])
+    for (customer_id, day, period), (_, _, energy, cost, _, estimated, estimated_cost) in expected.bills.items():
         month = months[(customer_id, day.replace(day=1), period)]
         month[0] += energy
         month[1] += cost
         month[2] += 1
+        month[3] += estimated
+        month[4] += estimated_cost
+    bill_energy: dict = defaultdict(lambda: [0.0, 0.0])
+    for (customer_id, month, _), (energy, _, _, estimated, _) in months.items():
+        bill_energy[(customer_id, month)][0] += energy + estimated
+        bill_energy[(customer_id, month)][1] += estimated
     monthly = {
-        (customer_id, month, period): (energy, cost, days)
-        for customer_id, month, period, energy, cost, days in p.query(
-            "select customer_id, billing_month, tou_period, energy_kwh, energy_cost, billed_day_count "
+        (customer_id, month, period): row
+        for customer_id, month, period, *row in p.query(
+            "select customer_id, billing_month, tou_period, energy_kwh, energy_cost, billed_day_count, "
+            "estimated_energy_kwh, estimated_energy_cost, is_billing_quality_flagged "
             f"from iceberg.{p.marts}.customer_billing_monthly"
         )
     }
     _assert_same_keys(monthly, months, "monthly bills")
     for key, want in months.items():
-        _assert_amounts(monthly[key], tuple(want), (0, 1), key)
+        total, estimated = bill_energy[key[:2]]
+        is_flagged = total > 0 and estimated / total > max_share
+        _assert_amounts(tuple(monthly[key]), (*want, is_flagged), (0, 1, 3, 4), key)
 
 
 @dataclass

@@ -76,13 +76,15 @@ def load_then_produce_a_day_more(s: State, seed: int) -> None:
     s.send(more.telemetry)
 
 
-def wait_for_the_merge_into_stg_telemetry_raw(p: IsolatedPipeline, timeout_s: float = 600) -> None:
-    merge = f"merge into \"iceberg\".\"{p.staging}\".\"stg_telemetry_raw\""
+def wait_for_a_dbt_query_in_flight(p: IsolatedPipeline, statement: str = "", timeout_s: float = 600) -> None:
+    """Any of the run's dbt queries (containing `statement`), not one: a small MERGE can finish
+    between two polls, and a run has many."""
     deadline = time.monotonic() + timeout_s
-    while not p.query("select count(*) from system.runtime.queries where state = 'RUNNING' "
-                      f"and strpos(lower(query), '{merge}') > 0 and strpos(query, 'system.runtime') = 0")[0][0]:
-        assert time.monotonic() < deadline, "never saw the MERGE into stg_telemetry_raw running"
-        time.sleep(0.2)
+    while not p.query("select count(*) from system.runtime.queries where state not in ('FINISHED', 'FAILED') "
+                      f"and source like 'dbt-trino-%' and strpos(query, '{p.suffix}') > 0 "
+                      f"and strpos(lower(query), '{statement}') > 0")[0][0]:
+        assert time.monotonic() < deadline, f"never saw one of the run's dbt queries ({statement!r}) in flight"
+        time.sleep(0.1)
 
 
 def test_a_crashed_service_comes_back_by_itself_and_status_shows_the_restart(settings):
@@ -147,7 +149,7 @@ def test_dbt_killed_in_the_middle_of_a_merge(make_state):
     load_then_produce_a_day_more(s, seed=2)
     process = subprocess.Popen(p.command("catch-up"), cwd=REPO_ROOT, env=p.env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.STDOUT, start_new_session=True)
-    wait_for_the_merge_into_stg_telemetry_raw(p)
+    wait_for_a_dbt_query_in_flight(p, statement="merge into")
     os.killpg(process.pid, 9)
     process.wait()
     p.catch_up()
@@ -159,7 +161,7 @@ def test_stopping_the_loop_mid_run_interrupts_dbt_and_cancels_its_queries(make_s
     p = s.pipeline
     load_then_produce_a_day_more(s, seed=6)
     loop = p.start_loop(interval_s=5)
-    wait_for_the_merge_into_stg_telemetry_raw(p)
+    wait_for_a_dbt_query_in_flight(p)
     stopped = time.monotonic()
     output = p.stop_loop(loop)
     print(f"loop stopped {time.monotonic() - stopped:.1f}s after SIGTERM")

@@ -159,7 +159,7 @@ def test_late_readings_for_a_published_day_are_restated_and_today_is_not(state):
     first = [(k, t) for k, t in readings if (k, t) not in held and (k, t) not in today_later and stamped_at(t) <= now]
     state.send(first)
     p.catch_up()
-    logged_before = set(p.query(f"select * from iceberg.{p.marts}.restatements"))
+    logged_before = p.restatement_rows()
     usage = f"select reading_date, total_energy_kwh from iceberg.{p.marts}.customer_usage_summary " \
             f"where customer_id = '{customer_id}'"
     before = dict(p.query(usage))
@@ -168,9 +168,7 @@ def test_late_readings_for_a_published_day_are_restated_and_today_is_not(state):
     after = dict(p.query(usage))
     assert_matches_oracle(state)
 
-    columns = [c[0] for c in p.query(f"describe iceberg.{p.marts}.restatements")]
-    logged = [dict(zip(columns, row, strict=True))
-              for row in set(p.query(f"select * from iceberg.{p.marts}.restatements")) - logged_before]
+    logged = p.restatements_since(logged_before)
     held_kwh = sum(json.loads(t)["metrics"]["energy_kwh"] for _, t in held)
     assert {(r["mart_name"], r["customer_id"], r["period_date"]) for r in logged} == {
         ("customer_usage_summary", customer_id, past), ("customer_billing_daily", customer_id, past)}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import socket
 import subprocess
 import time
@@ -27,9 +28,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from smartmeter.commands.docs import site_directory, undocumented
-from smartmeter.config import REPO_ROOT
-from smartmeter.pipeline.restatements import PUBLISHED_MARTS, STATE_PREFIX, Checkpoint, RestatementLog
+from smartmeter.config import REPO_ROOT, TRINO_ADMIN_USER
+from smartmeter.pipeline.maintenance import kept_for_restatements
+from smartmeter.pipeline.restatements import (
+    PUBLISHED_MARTS,
+    STATE_PREFIX,
+    Checkpoint,
+    RestatementLog,
+    published_checkpoints,
+)
 from smartmeter.pipeline.store import PipelineStore
+from smartmeter.trino_sql import TrinoSession
 from tests.helpers.contract import CONTRACT
 from tests.helpers.pipeline import (
     FAULT_LOG_TEST_TOPIC,
@@ -114,7 +123,7 @@ def test_late_data_updates_only_its_day(state):
     assert (method, count) == ("REGISTER_SPLIT", len(held))
     assert math.isclose(estimated_kwh, sum(doc["metrics"]["energy_kwh"] for doc in held), abs_tol=1e-9)
     before = snapshot(state)
-    logged_before = set(p.query(f"select * from iceberg.{p.marts}.restatements"))
+    logged_before = p.restatement_rows()
     state.send(state.held_back)
     p.catch_up()
     after = snapshot(state)
@@ -153,9 +162,7 @@ def assert_restated(state, before: dict, after: dict, logged_before: set, held: 
     restatement log once, with the value before and after, and the held-back energy (the
     messages themselves) accounts for it."""
     p = state.pipeline
-    columns = [c[0] for c in p.query(f"describe iceberg.{p.marts}.restatements")]
-    logged = [dict(zip(columns, row, strict=True)) for row in set(p.query(f"select * from iceberg.{p.marts}.restatements"))
-              - logged_before]
+    logged = p.restatements_since(logged_before)
     held_kwh = sum(doc["metrics"]["energy_kwh"] for doc in held)
     customer = held[0]["customer_id"]
 
@@ -177,9 +184,14 @@ def assert_restated(state, before: dict, after: dict, logged_before: set, held: 
 
     billing = [r for r in logged if r["mart_name"] == "customer_billing_daily"]
     assert {(r["customer_id"], r["period_date"]) for r in billing} == {(customer, LATE_DAY)}
-    billed = [r for r in billing if r["measure_name"] == "energy_kwh"]
-    assert math.isclose(sum((r["new_value"] or 0) - r["old_value"] for r in billed), held_kwh, abs_tol=1e-9)
-    assert {r["measure_name"] for r in billing} == {"energy_kwh", "energy_cost"}
+    def billed_change(measure: str) -> float:
+        return sum((r["new_value"] or 0) - r["old_value"] for r in billing if r["measure_name"] == measure)
+
+    # The bill moves the held-back energy from estimated to actual.
+    assert math.isclose(billed_change("energy_kwh"), held_kwh, abs_tol=1e-9)
+    assert math.isclose(billed_change("estimated_energy_kwh"), -held_kwh, abs_tol=1e-9)
+    assert {r["measure_name"] for r in billing} == {"energy_kwh", "energy_cost", "estimated_energy_kwh",
+                                                    "estimated_energy_cost"}
     assert {r["change_reason"] for r in logged} == {"ESTIMATE_REPLACED"}
     assert len({r["batch_id"] for r in logged}) == 1
     assert all(r["published_at"] < r["restated_at"] for r in logged)
@@ -189,14 +201,13 @@ def assert_restated(state, before: dict, after: dict, logged_before: set, held: 
     store = PipelineStore(settings)
     try:
         for mart in PUBLISHED_MARTS:
-            checkpoint = Checkpoint.parse(store.get_state(STATE_PREFIX + mart.name))
+            checkpoint = published_checkpoints(store)[mart.name]
             published = next(r["published_snapshot_id"] for r in logged if r["mart_name"] == mart.name)
             store.set_state(STATE_PREFIX + mart.name, str(Checkpoint(published, checkpoint.run_id - 1)))
         assert RestatementLog(settings, lambda _: None).record(store, logged[0]["batch_id"]) == len(logged)
     finally:
         store.close()
-    again = set(p.query(f"select * from iceberg.{p.marts}.restatements")) - logged_before
-    assert len(again) == len(logged)
+    assert len(p.restatements_since(logged_before)) == len(logged)
 
 
 def test_sigkill_midway_then_rerun_equals_the_oracle(state):
@@ -213,6 +224,33 @@ def test_sigkill_midway_then_rerun_equals_the_oracle(state):
     assert_matches_oracle(state)
     days = {row[1] for row in p.query(f"select distinct customer_id, reading_date from iceberg.{p.marts}.customer_usage_summary")}
     assert KILL_DAY in days
+
+
+def test_maintenance_compacts_files_keeps_the_published_snapshots_and_changes_no_number(state):
+    """`lakehouse maintain` (as the loop runs it) optimizes and expires snapshots on every table of
+    the scope; the marts still equal the oracle, and the snapshots the restatement log compares
+    with stay, for as long as their age (plus an hour), whatever the retention."""
+    p = state.pipeline
+    settings = p.scoped_settings()
+    store = PipelineStore(settings)
+    try:
+        published = published_checkpoints(store)
+    finally:
+        store.close()
+    assert all(published.values()), published
+    result = p.lakehouse("maintain", "--retention", "1h", "--skip-orphans")
+    assert "error" not in result.stdout, result.stdout
+    files_before, files_after = map(int, re.search(r"data files (\d+) -> (\d+)", result.stdout).groups())
+    assert files_after < files_before, result.stdout
+    marts = {mart.name: f'iceberg."{p.marts}"."{mart.name}"' for mart in PUBLISHED_MARTS}
+    for name in marts:
+        kept = p.query(f'select count(*) from iceberg."{p.marts}"."{name}$snapshots" '
+                       f"where snapshot_id = {published[name].snapshot_id}")
+        assert kept == [(1,)], f"{name}'s published snapshot was expired"
+    with TrinoSession(settings.as_trino(TRINO_ADMIN_USER)) as trino:
+        kept_s = kept_for_restatements(settings, trino, "iceberg", list(marts.values()) + ["iceberg.x.y"])
+    assert set(kept_s) == set(marts.values()) and all(seconds > 3600 for seconds in kept_s.values()), kept_s
+    assert_matches_oracle(state)
 
 
 def test_dbt_tests_and_unit_tests_pass(state):

@@ -75,7 +75,7 @@ def test_every_model_has_a_description_and_tests(manifest):
 def test_logic_models_have_unit_tests(manifest):
     unit_tested = {u["model"] for u in manifest.get("unit_tests", {}).values()}
     assert {"stg_telemetry_messages", "stg_telemetry_raw", "stg_fault_log_messages", "device_health",
-            "customer_billing_daily"} <= unit_tested
+            "customer_billing_daily", "customer_billing_monthly"} <= unit_tested
 
 
 def test_schema_suffix_isolates_every_schema(tmp_path):

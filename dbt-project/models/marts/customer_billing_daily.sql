@@ -1,13 +1,15 @@
 {#-
-    Energy and cost per customer per local day and time-of-use period of the customer's tariff,
-    from customer_usage_hourly. Each local day gets a day type in the customer's zone: HOLIDAY
+    Energy and cost per customer per local day and time-of-use period of the customer's tariff:
+    the actual energy of customer_usage_hourly, and the energy VEE estimated for gaps
+    (device_intervals), each interval in the local hour that holds its end - 1 second, as a
+    reading. Each local day gets a day type in the customer's zone: HOLIDAY
     (a public holiday of the zone's country), SATURDAY, SUNDAY or WEEKDAY. It is priced by the
     tariff's periods of the first day type the tariff has: HOLIDAY -> SUNDAY -> WEEKEND,
     SATURDAY -> WEEKEND, SUNDAY -> WEEKEND, WEEKDAY; the local hour picks the period
     [start_hour, end_hour). Cost = sum over hours of energy x that hour's price. Hours no
     period covers are kept as tou_period 'UNPRICED' with null cost (a test warns).
-    Incremental: recomputes the customer-days whose hourly rows changed since this table's
-    watermark (the highest batch_id here), each one whole: a period it no longer has (a weekday's
+    Incremental: recomputes the customer-days whose hourly rows or intervals changed since this
+    table's watermark (the highest batch_id here), each one whole: a period it no longer has (a weekday's
     PEAK once the day is a holiday, a tariff changed) is deleted by the same MERGE. Holidays and
     tariffs changed later apply to the days recomputed later.
 -#}
@@ -24,30 +26,20 @@
         "select distinct usage_date from " ~ ref('customer_usage_hourly') ~ " where batch_id > " ~ watermark,
         touched_dates
     ) -%}
+    {%- do collect_dates(
+        "select distinct reading_date from " ~ ref('device_intervals') ~ " where batch_id > " ~ watermark,
+        touched_dates
+    ) -%}
+    {%- set changed_days -%}
+        select customer_id, usage_date from {{ ref('customer_usage_hourly') }}
+        where batch_id > {{ watermark }} and usage_date in ({{ dates_relation(touched_dates, 'usage_date') }})
+        union distinct
+        select customer_id, reading_date from {{ ref('device_intervals') }}
+        where batch_id > {{ watermark }} and reading_date in ({{ dates_relation(touched_dates, 'reading_date') }})
+    {%- endset -%}
 {%- endif %}
 
 with
-
-hourly as (
-    select
-        customer_id,
-        usage_date,
-        usage_hour_at,
-        energy_kwh,
-        local_hour as usage_hour
-    from {{ ref('customer_usage_hourly') }}
-    {%- if is_incremental() %}
-        where
-            usage_date in ({{ dates_relation(touched_dates, 'usage_date') }})
-            and (customer_id, usage_date) in (
-                select
-                    changed.customer_id,
-                    changed.usage_date
-                from {{ ref('customer_usage_hourly') }} as changed
-                where changed.batch_id > {{ watermark }}
-            )
-    {%- endif %}
-),
 
 customers as (
     select
@@ -55,6 +47,65 @@ customers as (
         tariff_id,
         timezone
     from {{ ref('stg_customers') }}
+),
+
+actual_hours as (
+    select
+        customer_id,
+        usage_date,
+        usage_hour_at,
+        local_hour,
+        energy_kwh
+    from {{ ref('customer_usage_hourly') }}
+    {%- if is_incremental() %}
+        where
+            usage_date in ({{ dates_relation(touched_dates, 'usage_date') }})
+            and (customer_id, usage_date) in ({{ changed_days }})
+    {%- endif %}
+),
+
+estimated_intervals as (
+    select
+        intervals.customer_id,
+        intervals.energy_kwh,
+        date_trunc(
+            'hour',
+            {{ local_interval_start('intervals.interval_end_at', customer_timezone('customers.timezone')) }}
+        ) as local_hour_start
+    from {{ ref('device_intervals') }} as intervals
+    left join customers on intervals.customer_id = customers.customer_id
+    where
+        intervals.is_estimated
+        {%- if is_incremental() %}
+            and intervals.reading_date in ({{ dates_relation(touched_dates, 'reading_date') }})
+            and {{ in_local_days('intervals.interval_end_at', touched_dates) }}
+            and (intervals.customer_id, intervals.reading_date) in ({{ changed_days }})
+        {%- endif %}
+),
+
+estimated_hours as (
+    select
+        customer_id,
+        cast(at_timezone(local_hour_start, 'UTC') as timestamp(6) with time zone) as usage_hour_at,
+        cast(local_hour_start as date) as usage_date,
+        hour(local_hour_start) as local_hour,
+        sum(energy_kwh) as estimated_energy_kwh
+    from estimated_intervals
+    group by customer_id, local_hour_start
+),
+
+hourly as (
+    select
+        coalesce(actual_hours.customer_id, estimated_hours.customer_id) as customer_id,
+        coalesce(actual_hours.usage_date, estimated_hours.usage_date) as usage_date,
+        coalesce(actual_hours.local_hour, estimated_hours.local_hour) as usage_hour,
+        coalesce(actual_hours.energy_kwh, 0) as energy_kwh,
+        coalesce(estimated_hours.estimated_energy_kwh, 0) as estimated_energy_kwh
+    from actual_hours
+    full outer join estimated_hours
+        on
+            actual_hours.customer_id = estimated_hours.customer_id
+            and actual_hours.usage_hour_at = estimated_hours.usage_hour_at
 ),
 
 timezone_countries as (
@@ -105,6 +156,7 @@ calendar_days as (
         hourly.usage_date,
         hourly.usage_hour,
         hourly.energy_kwh,
+        hourly.estimated_energy_kwh,
         customers.tariff_id,
         public_holidays.holiday_date is not null as is_holiday,
         case
@@ -129,6 +181,7 @@ typed as (
         calendar_days.usage_date,
         calendar_days.usage_hour,
         calendar_days.energy_kwh,
+        calendar_days.estimated_energy_kwh,
         calendar_days.tariff_id,
         calendar_days.is_holiday,
         case
@@ -157,8 +210,10 @@ priced as (
         typed.tariff_id,
         tariffs.currency,
         typed.energy_kwh,
+        typed.estimated_energy_kwh,
         coalesce(periods.tou_period, 'UNPRICED') as tou_period,
-        typed.energy_kwh * periods.price_per_kwh as energy_cost
+        typed.energy_kwh * periods.price_per_kwh as energy_cost,
+        typed.estimated_energy_kwh * periods.price_per_kwh as estimated_energy_cost
     from typed
     left join tariffs on typed.tariff_id = tariffs.tariff_id
     left join periods
@@ -179,6 +234,9 @@ select
     arbitrary(currency) as currency,
     sum(energy_kwh) as energy_kwh,
     sum(energy_cost) as energy_cost,
+    sum(estimated_energy_kwh) as estimated_energy_kwh,
+    sum(estimated_energy_cost) as estimated_energy_cost,
+    sum(estimated_energy_kwh) / nullif(sum(energy_kwh) + sum(estimated_energy_kwh), 0) as estimated_energy_share,
     count(*) as billed_hour_count,
     cast({{ pipeline_batch_id() }} as bigint) as batch_id
 from priced
