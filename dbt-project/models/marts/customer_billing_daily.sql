@@ -2,16 +2,17 @@
     Energy and cost per customer per local day and time-of-use period of the customer's tariff:
     the actual energy of customer_usage_hourly, and the energy VEE estimated for gaps
     (device_intervals), each interval in the local hour that holds its end - 1 second, as a
-    reading. Each local day gets a day type in the customer's zone: HOLIDAY
-    (a public holiday of the zone's country), SATURDAY, SUNDAY or WEEKDAY. It is priced by the
+    reading. Each local day gets a day type in the customer's zone: HOLIDAY (a public holiday of
+    the zone's country), SATURDAY, SUNDAY or WEEKDAY. It is priced by the
     tariff's periods of the first day type the tariff has: HOLIDAY -> SUNDAY -> WEEKEND,
     SATURDAY -> WEEKEND, SUNDAY -> WEEKEND, WEEKDAY; the local hour picks the period
     [start_hour, end_hour). Cost = sum over hours of energy x that hour's price. Hours no
     period covers are kept as tou_period 'UNPRICED' with null cost (a test warns).
     Incremental: recomputes the customer-days whose hourly rows or intervals changed since this
-    table's watermark (the highest batch_id here), each one whole: a period it no longer has (a weekday's
-    PEAK once the day is a holiday, a tariff changed) is deleted by the same MERGE. Holidays and
-    tariffs changed later apply to the days recomputed later.
+    table's watermark (the highest batch_id here), each one whole: a period it no longer has (a
+    weekday's PEAK once the day is a holiday, a tariff changed) is deleted by the same MERGE. An
+    estimate can change with no new reading in its hour (a late reading shortens its gap), hence
+    the intervals. Holidays and tariffs changed later apply to the days recomputed later.
 -#}
 {{ config(
     unique_key=['customer_id', 'billing_date', 'tou_period'],
