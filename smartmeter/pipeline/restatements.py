@@ -1,21 +1,21 @@
 """The restatement log: every change to a value already published in the usage and billing marts.
 
-A value is published when a run that left no backlog wrote it after its local day had ended
-(plus RESTATEMENT_GRACE_MINUTES, for the last readings of the day still on their way). While a
-catch-up is under way, or while the day is still running, values change as readings arrive, and
-that is not a restatement.
+A value is published when a run that left no backlog wrote it after its period (the local day;
+the calendar month for customer_billing_monthly) had ended, plus RESTATEMENT_GRACE_MINUTES for
+the last readings still on their way. While a catch-up is under way, or while the period is
+still running, values change as readings arrive, and that is not a restatement.
 
 After each successful run that left no backlog, each published mart is compared with itself as it
 was after the last such run, by Iceberg time travel (`FOR VERSION AS OF`). pipeline.state keeps
 that snapshot per mart (`restatements:<mart>`), with the run that published it. Only the
-customer-days that later runs wrote are compared. Each changed measure becomes one row of
+customer-periods that later runs wrote are compared. Each changed measure becomes one row of
 `restatements` (dbt-project/models/marts/restatements.yml describes it) with the old and new
-values and the reason, found from the customer-day's usage:
+values and the reason, found from the customer's usage over the period:
 
-- ESTIMATE_REPLACED: less of the day is estimated than before: actual readings replaced estimates;
-- LATE_DATA: otherwise the day's actual or estimated energy changed: readings arrived late;
-- CORRECTION: the day's energy did not change, yet the value did (a tariff, holiday or meter
-  assignment changed, and the day was recomputed).
+- ESTIMATE_REPLACED: less of it is estimated than before: actual readings replaced estimates;
+- LATE_DATA: otherwise its actual or estimated energy changed: readings arrived late;
+- CORRECTION: its energy did not change, yet the value did (a tariff, holiday or meter
+  assignment changed, and the period was recomputed).
 
 The rows are written with a MERGE keyed on the published snapshot, so a run killed after writing
 them and before moving the checkpoint writes the same rows again, not twice.
@@ -42,17 +42,19 @@ class PublishedMart:
     name: str
     date_column: str
     measures: tuple[str, ...]
-    # The key column below the customer-day, if any (a row per time-of-use period).
+    # The key column below the customer-period, if any (a row per time-of-use period).
     period_column: str | None = None
+    # How long a row's period lasts from date_column: a local day, or a calendar month.
+    period_unit: str = "day"
 
     def key_columns(self) -> list[str]:
         return ["customer_id", self.date_column] + ([self.period_column] if self.period_column else [])
 
 
 USAGE = PublishedMart("customer_usage_summary", "reading_date", ("total_energy_kwh", "estimated_energy_kwh"))
-PUBLISHED_MARTS = (USAGE, PublishedMart("customer_billing_daily", "billing_date",
-                                        ("energy_kwh", "energy_cost", "estimated_energy_kwh", "estimated_energy_cost"),
-                                        "tou_period"))
+BILLED = ("energy_kwh", "energy_cost", "estimated_energy_kwh", "estimated_energy_cost")
+PUBLISHED_MARTS = (USAGE, PublishedMart("customer_billing_daily", "billing_date", BILLED, "tou_period"),
+                   PublishedMart("customer_billing_monthly", "billing_month", BILLED, "tou_period", "month"))
 
 
 @dataclass(frozen=True)
@@ -169,17 +171,35 @@ class RestatementLog:
         return trino.scalar(merge)
 
     def changes_sql(self, trino: TrinoSession, comparison: Comparison, run_id: int) -> str | None:
-        """The SELECT of the mart's restatements between the two snapshots, or None when no day can have any."""
+        """The SELECT of the mart's restatements between the two snapshots, or None when no period can have any."""
         mart, since, now = comparison.mart, comparison.since, comparison.now
-        table, date = self.table(mart), mart.date_column
+        table, date, unit = self.table(mart), mart.date_column, mart.period_unit
         # The last day that had ended anywhere (UTC+14 ends first) when the snapshot was published:
-        # in a live cycle, today is left out here.
+        # in a live cycle, today (and this month) is left out here.
         last_day = (comparison.published_at.astimezone(UTC)
                     - timedelta(minutes=self.settings.restatement_grace_minutes, hours=10)).date()
-        days = [r[0] for r in trino.rows(f"select distinct {date} from {table} for version as of {now} "
-                                         f"where batch_id > {since.run_id} and {date} <= date '{last_day}'")]
+        days = [r[0] for r in trino.rows(
+            f"select distinct {date} from {table} for version as of {now} where batch_id > {since.run_id} "
+            f"and {date} + interval '1' {unit} <= date '{last_day + timedelta(days=1)}'")]
         if not days:
             return None
+
+        def usage(snapshot_id: int) -> str:
+            """The customers' usage per period at a snapshot, for the reasons."""
+            return f"""
+                select
+                    customer_id, date_trunc('{unit}', reading_date) as period_date,
+                    sum(total_energy_kwh) as total_energy_kwh, sum(estimated_energy_kwh) as estimated_energy_kwh
+                from {self.table(USAGE)} for version as of {snapshot_id}
+                where reading_date between date '{min(days)}' and date '{max(days)}' + interval '1' {unit} - interval '1' day
+                    and date_trunc('{unit}', reading_date) in ({_sql_list(days)})
+                group by 1, 2
+            """
+
+        def touched_rows(snapshot_id: int) -> str:
+            return (f"select * from {table} for version as of {snapshot_id} "
+                    f"where {date} in ({_sql_list(days)}) and (customer_id, {date}) in (select * from touched)")
+
         keys = mart.key_columns()
         period = f"old.{mart.period_column}" if mart.period_column else "cast(null as varchar)"
         old_values = ", ".join(f"old.{m}" for m in mart.measures)
@@ -192,28 +212,14 @@ class RestatementLog:
                 select distinct customer_id, {date} as period_date from {table} for version as of {now}
                 where batch_id > {since.run_id} and {date} in ({_sql_list(days)})
             ),
-            old as (
-                select * from {table} for version as of {since.snapshot_id}
-                where {date} in ({_sql_list(days)}) and (customer_id, {date}) in (select * from touched)
-            ),
-            new as (
-                select * from {table} for version as of {now}
-                where {date} in ({_sql_list(days)}) and (customer_id, {date}) in (select * from touched)
-            ),
-            usage_old as (
-                select customer_id, reading_date, total_energy_kwh, estimated_energy_kwh
-                from {self.table(USAGE)} for version as of {comparison.usage_from}
-                where reading_date in ({_sql_list(days)})
-            ),
-            usage_new as (
-                select customer_id, reading_date, total_energy_kwh, estimated_energy_kwh
-                from {self.table(USAGE)} for version as of {comparison.usage_to}
-                where reading_date in ({_sql_list(days)})
-            ),
-            day_reasons as (
+            old as ({touched_rows(since.snapshot_id)}),
+            new as ({touched_rows(now)}),
+            usage_old as ({usage(comparison.usage_from)}),
+            usage_new as ({usage(comparison.usage_to)}),
+            period_reasons as (
                 select
                     coalesce(usage_new.customer_id, usage_old.customer_id) as customer_id,
-                    coalesce(usage_new.reading_date, usage_old.reading_date) as reading_date,
+                    coalesce(usage_new.period_date, usage_old.period_date) as period_date,
                     case
                         when coalesce(usage_new.estimated_energy_kwh, 0)
                             < coalesce(usage_old.estimated_energy_kwh, 0) - {TOLERANCE} then '{ESTIMATE_REPLACED}'
@@ -226,7 +232,7 @@ class RestatementLog:
                     end as change_reason
                 from usage_old
                 full outer join usage_new
-                    on usage_old.customer_id = usage_new.customer_id and usage_old.reading_date = usage_new.reading_date
+                    on usage_old.customer_id = usage_new.customer_id and usage_old.period_date = usage_new.period_date
             ),
             pairs as (
                 select
@@ -253,20 +259,20 @@ class RestatementLog:
                 pairs.measure_name,
                 pairs.old_value,
                 pairs.new_value,
-                coalesce(day_reasons.change_reason, '{CORRECTION}') as change_reason,
+                coalesce(period_reasons.change_reason, '{CORRECTION}') as change_reason,
                 {since.snapshot_id} as published_snapshot_id,
                 {_timestamp(comparison.published_at)} as published_at,
                 {now} as restated_snapshot_id,
                 {_timestamp(comparison.restated_at)} as restated_at
             from pairs
-            left join day_reasons
-                on pairs.customer_id = day_reasons.customer_id and pairs.period_date = day_reasons.reading_date
+            left join period_reasons
+                on pairs.customer_id = period_reasons.customer_id and pairs.period_date = period_reasons.period_date
             left join customers on pairs.customer_id = customers.customer_id
             where
                 (pairs.new_value is null and pairs.old_value is not null
                     or abs(pairs.new_value - pairs.old_value) > {TOLERANCE})
-                -- only days that had ended, in the customer's zone, when they were published
-                and with_timezone(cast(pairs.period_date + interval '1' day as timestamp),
+                -- only periods that had ended, in the customer's zone, when they were published
+                and with_timezone(cast(pairs.period_date + interval '1' {unit} as timestamp),
                     coalesce(customers.timezone, 'UTC'))
                     + interval '{self.settings.restatement_grace_minutes}' minute
                     <= {_timestamp(comparison.published_at)}

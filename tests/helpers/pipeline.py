@@ -530,6 +530,13 @@ def expected_estimated_hours(estimates: dict[tuple[str, datetime], tuple[str, fl
     return {key: tuple(value) for key, value in hours.items()}
 
 
+def month_published(month: date, zone: str, published_at: datetime, grace_minutes: int) -> bool:
+    """Whether the month starting `month` had ended in `zone`, plus the grace, at `published_at`:
+    when the restatement log counts its monthly bill as published."""
+    following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return datetime.combine(following, datetime.min.time(), ZoneInfo(zone)) + timedelta(minutes=grace_minutes) <= published_at
+
+
 # Which of a tariff's day types prices a calendar day: the first one the tariff has.
 DAY_TYPE_FALLBACKS = {
     calendar.HOLIDAY: ("HOLIDAY", "SUNDAY", "WEEKEND"),

@@ -30,6 +30,7 @@ from tests.helpers.pipeline import (
     generate_backfill,
     generate_local_days,
     isolated_state,
+    month_published,
     produce,
     snapshot,
 )
@@ -136,13 +137,15 @@ def test_a_reading_just_after_midnight_alone_in_its_batch_fills_the_day_before(s
 
 
 def test_late_readings_for_a_published_day_are_restated_and_today_is_not(state):
-    """Readings that arrive after their day was published restate it (LATE_DATA, in the
-    restatement log with old and new values); today's numbers change with every batch and are
-    not restatements, since the day has not ended."""
+    """Readings that arrive after their day was published restate it and its month's bill
+    (LATE_DATA, in the restatement log with old and new values); today's numbers change with
+    every batch and are not restatements, since the day has not ended."""
     p = state.pipeline
     device_id, customer_id = first_devices(state.device_customers, 3)[2]
     zone = ZoneInfo(p.device_zones().get(device_id, "Europe/Berlin"))
-    past, today = FIRST_DAY - timedelta(days=3), datetime.now(zone).date()
+    today = datetime.now(zone).date()
+    # Before the module's days, and in a month that has ended.
+    past = min(FIRST_DAY - timedelta(days=3), today.replace(day=1) - timedelta(days=1))
     readings = generate_local_days([(device_id, customer_id, str(zone))], [past, today], seed=14)
     now = datetime.now(UTC)
 
@@ -170,14 +173,19 @@ def test_late_readings_for_a_published_day_are_restated_and_today_is_not(state):
 
     logged = p.restatements_since(logged_before)
     held_kwh = sum(json.loads(t)["metrics"]["energy_kwh"] for _, t in held)
-    assert {(r["mart_name"], r["customer_id"], r["period_date"]) for r in logged} == {
-        ("customer_usage_summary", customer_id, past), ("customer_billing_daily", customer_id, past)}
-    assert {r["change_reason"] for r in logged} == {"LATE_DATA"}
     [total] = [r for r in logged if r["mart_name"] == "customer_usage_summary"]
+    month = past.replace(day=1)
+    is_month_published = month_published(month, str(zone), total["published_at"],
+                                          p.scoped_settings().restatement_grace_minutes)
+    assert {(r["mart_name"], r["customer_id"], r["period_date"]) for r in logged} == {
+        ("customer_usage_summary", customer_id, past), ("customer_billing_daily", customer_id, past),
+        *([("customer_billing_monthly", customer_id, month)] if is_month_published else [])}
+    assert {r["change_reason"] for r in logged} == {"LATE_DATA"}
     assert (total["measure_name"], total["old_value"], total["new_value"]) == (
         "total_energy_kwh", before[past], after[past])
     assert abs(total["new_value"] - total["old_value"] - held_kwh) < 1e-9
-    billed = [r for r in logged if r["mart_name"] == "customer_billing_daily" and r["measure_name"] == "energy_kwh"]
-    assert abs(sum((r["new_value"] or 0) - r["old_value"] for r in billed) - held_kwh) < 1e-9
+    for mart in ["customer_billing_daily"] + (["customer_billing_monthly"] if is_month_published else []):
+        billed = [r for r in logged if r["mart_name"] == mart and r["measure_name"] == "energy_kwh"]
+        assert abs(sum((r["new_value"] or 0) - r["old_value"] for r in billed) - held_kwh) < 1e-9, mart
     if today_later and today in before:
         assert after[today] > before[today], "today's numbers changed, and that is no restatement"

@@ -48,6 +48,7 @@ from tests.helpers.pipeline import (
     first_devices,
     generate_backfill,
     isolated_state,
+    month_published,
     produce,
     snapshot,
 )
@@ -192,17 +193,28 @@ def assert_restated(state, before: dict, after: dict, logged_before: set, held: 
     assert math.isclose(billed_change("estimated_energy_kwh"), -held_kwh, abs_tol=1e-9)
     assert {r["measure_name"] for r in billing} == {"energy_kwh", "energy_cost", "estimated_energy_kwh",
                                                     "estimated_energy_cost"}
+    # The month's bill too, once the month has ended.
+    settings = p.scoped_settings()
+    monthly = [r for r in logged if r["mart_name"] == "customer_billing_monthly"]
+    if month_published(LATE_DAY.replace(day=1), p.device_zones()[LATE_DEVICE], total["published_at"],
+                       settings.restatement_grace_minutes):
+        assert {(r["customer_id"], r["period_date"]) for r in monthly} == {(customer, LATE_DAY.replace(day=1))}
+        for measure, change in (("energy_kwh", held_kwh), ("estimated_energy_kwh", -held_kwh)):
+            assert math.isclose(sum((r["new_value"] or 0) - r["old_value"] for r in monthly
+                                    if r["measure_name"] == measure), change, abs_tol=1e-9)
+    else:
+        assert monthly == [], "the month is still running"
     assert {r["change_reason"] for r in logged} == {"ESTIMATE_REPLACED"}
     assert len({r["batch_id"] for r in logged}) == 1
     assert all(r["published_at"] < r["restated_at"] for r in logged)
 
     # A run killed after writing the log but before moving its checkpoint writes the same rows again.
-    settings = p.scoped_settings()
     store = PipelineStore(settings)
     try:
         for mart in PUBLISHED_MARTS:
             checkpoint = published_checkpoints(store)[mart.name]
-            published = next(r["published_snapshot_id"] for r in logged if r["mart_name"] == mart.name)
+            published = next((r["published_snapshot_id"] for r in logged if r["mart_name"] == mart.name),
+                             checkpoint.snapshot_id)
             store.set_state(STATE_PREFIX + mart.name, str(Checkpoint(published, checkpoint.run_id - 1)))
         assert RestatementLog(settings, lambda _: None).record(store, logged[0]["batch_id"]) == len(logged)
     finally:
