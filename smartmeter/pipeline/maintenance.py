@@ -23,13 +23,14 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from trino.exceptions import TrinoQueryError
 
 from smartmeter.config import TRINO_ADMIN_USER, Settings
 from smartmeter.errors import LakehouseError
 from smartmeter.pipeline.lock import WriterLock
-from smartmeter.pipeline.restatements import published_checkpoints
+from smartmeter.pipeline.restatements import PUBLISHED_MARTS, RestatementLog, published_checkpoints
 from smartmeter.pipeline.store import PipelineStore
 from smartmeter.trino_sql import TrinoSession, format_table
 
@@ -105,8 +106,7 @@ def expiry_retention(retention: str, keep_s: float) -> str:
     return retention if duration_seconds(retention) >= keep_s else f"{int(keep_s) + 1}s"
 
 
-def kept_for_restatements(settings: Settings, trino: TrinoSession, catalog: str,
-                          tables: Sequence[str]) -> dict[str, float]:
+def kept_for_restatements(settings: Settings, trino: TrinoSession, tables: Sequence[str]) -> dict[str, float]:
     """Table -> seconds of history that expire_snapshots must keep: the restatement log compares
     each published mart with its last published snapshot (smartmeter/pipeline/restatements.py),
     which may be older than the retention while a long catch-up runs."""
@@ -115,15 +115,15 @@ def kept_for_restatements(settings: Settings, trino: TrinoSession, catalog: str,
         checkpoints = published_checkpoints(store)
     finally:
         store.close()
+    log = RestatementLog(settings)
     kept = {}
-    for name, checkpoint in checkpoints.items():
-        table = f'{catalog}."{settings.schema("marts")}"."{name}"'
+    for mart in PUBLISHED_MARTS:
+        checkpoint, table = checkpoints[mart.name], log.table(mart)
         if checkpoint is None or table not in tables:
             continue
-        age = trino.rows(f"select to_milliseconds(current_timestamp - committed_at) / 1000.0 "
-                         f"from {metadata_table(table, 'snapshots')} where snapshot_id = {checkpoint.snapshot_id}")
-        if age:
-            kept[table] = float(age[0][0]) + 3600
+        committed = log.committed_at(trino, mart, checkpoint.snapshot_id)
+        if committed:
+            kept[table] = (datetime.now(UTC) - committed[checkpoint.snapshot_id]).total_seconds() + 3600
     return kept
 
 
@@ -177,7 +177,7 @@ def maintain(settings: Settings, args: argparse.Namespace, progress=print) -> li
                 tables = list_tables(trino, args.catalog, schemas, args.tables)
             except TrinoQueryError as exc:
                 raise LakehouseError(f"cannot list the tables of catalog {args.catalog}: {exc.message}") from exc
-            kept = kept_for_restatements(settings, trino, args.catalog, tables)
+            kept = kept_for_restatements(settings, trino, tables)
             reports = []
             for table in tables:
                 progress(f"maintaining {table} ...")

@@ -76,7 +76,7 @@ class Checkpoint:
 @dataclass(frozen=True)
 class Comparison:
     """A mart as published (at checkpoint `since`) against its snapshot `now`, with the usage
-    mart's two snapshots, from which each customer-day's change reason comes."""
+    mart's two snapshots, from which each customer-period's (a day's or a month's) change reason comes."""
     mart: PublishedMart
     since: Checkpoint
     now: int
@@ -130,12 +130,13 @@ class RestatementLog:
             published = published_checkpoints(store)
             current = {m.name: self.current_snapshot(trino, m) for m in PUBLISHED_MARTS}
             usage_from, usage_to = published[USAGE.name], current[USAGE.name]
-            for mart in PUBLISHED_MARTS:
+            changed = [m for m in PUBLISHED_MARTS if None not in (published[m.name], current[m.name], usage_from, usage_to)
+                       and published[m.name].snapshot_id != current[m.name]]
+            usage_kept = bool(changed) and bool(self.committed_at(trino, USAGE, usage_from.snapshot_id))
+            for mart in changed:
                 since, now = published[mart.name], current[mart.name]
-                if None in (since, now, usage_from, usage_to) or since.snapshot_id == now:
-                    continue
                 commits = self.committed_at(trino, mart, since.snapshot_id, now)
-                if since.snapshot_id not in commits or not self.committed_at(trino, USAGE, usage_from.snapshot_id):
+                if since.snapshot_id not in commits or not usage_kept:
                     # maintenance keeps these snapshots (maintenance.py), so this takes a manual expiry
                     self.say(f"restatements: {mart.name}'s published snapshot was expired; changes since run "
                              f"{since.run_id} are not logged")

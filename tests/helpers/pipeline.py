@@ -261,7 +261,9 @@ def generate_backfill(devices: Sequence[tuple[str, str]], first_day: date, days:
     """Readings every `interval_minutes` for each (device_id, customer_id), with chaos.
 
     Readings of `late_device` on `late_day` between 10:00 and 12:00 UTC are held back in
-    `held_back` (to be sent later as late data).
+    `held_back` (to be sent later as late data), and its readings of the next day between 08:00
+    and 14:00 UTC are never sent (a dropout its register counts: a long gap, estimated from the
+    meter's profile when that day has `late_day`'s day type).
     """
     rng = random.Random(seed)
     out = Backfill()
@@ -277,6 +279,9 @@ def generate_backfill(devices: Sequence[tuple[str, str]], first_day: date, days:
             text = json.dumps(doc)
             if late_device == device_id and late_day == at.date() and 10 <= at.hour < 12:
                 out.held_back.append((device_id, text))
+                continue
+            if late_device == device_id and late_day + timedelta(days=1) == (at - timedelta(seconds=1)).date() \
+                    and 8 <= (at - timedelta(seconds=1)).hour < 14:
                 continue
             if rng.random() < chaos_rate * len(kinds):
                 kind = rng.choice(kinds)
@@ -782,6 +787,11 @@ class IsolatedPipeline:
         return [dict(zip(columns, row, strict=True)) for row in self.restatement_rows() - logged_before]
 
 
+def restated_change(rows: Sequence[dict], mart: str, measure: str) -> float:
+    """Sum of new - old of one measure over one mart's rows of restatements_since() (a deleted value's new is 0)."""
+    return sum((r["new_value"] or 0) - r["old_value"] for r in rows if r["mart_name"] == mart and r["measure_name"] == measure)
+
+
 # --------------------------------------------------------------------------------------------
 # The oracle against the marts
 
@@ -878,7 +888,7 @@ def assert_matches_oracle(s: State) -> Expected:
     assert math.isclose(billed_total, energy_total, abs_tol=1e-6)
 
     intervals = expected_intervals(expected)
-    estimates = expected_estimates(expected, intervals)
+    estimates = expected_estimates(expected, intervals, p.device_zones(), p.settings.timezone)
     assert_hours_and_bills_match(p, expected, s.device_customers, estimates)
     assert_intervals_match(p, expected, intervals, estimates)
     assert_estimated_energy_matches(p, expected, estimates, s.device_customers)
@@ -989,15 +999,48 @@ def expected_intervals(expected: Expected) -> dict[tuple[str, datetime], Interva
     return intervals
 
 
+def _profile_lookup(expected: Expected, zones: dict[str, str], default_zone: str,
+                    profile_days: int) -> Callable[[str, datetime], float | None]:
+    """(device_id, interval end) -> the meter's mean kWh per reading in the local hour holding
+    end - 1 s, over its days of the same day type (weekday or weekend) in the `profile_days`
+    before; None without any."""
+    hours: dict = defaultdict(lambda: [0.0, 0])  # (device_id, local date, local hour) -> [kWh, readings]
+    for (device_id, reading_at), (_, _, reading) in expected.readings.items():
+        local = (reading_at - timedelta(seconds=1)).astimezone(ZoneInfo(zones.get(device_id, default_zone)))
+        hour = hours[(device_id, local.date(), local.hour)]
+        hour[0] += reading["energy_kwh"]
+        hour[1] += 1
+
+    def profile(device_id: str, end: datetime) -> float | None:
+        local = (end - timedelta(seconds=1)).astimezone(ZoneInfo(zones.get(device_id, default_zone)))
+        is_weekend = local.isoweekday() >= 6
+        days = [local.date() - timedelta(days=n) for n in range(1, profile_days + 1)]
+        history = [hours[(device_id, day, local.hour)] for day in days
+                   if (day.isoweekday() >= 6) == is_weekend and (device_id, day, local.hour) in hours]
+        readings = sum(count for _, count in history)
+        return sum(kwh for kwh, _ in history) / readings if readings else None
+
+    return profile
+
+
 def expected_estimates(expected: Expected, intervals: dict[tuple[str, datetime], IntervalReading],
-                       max_gap: timedelta = timedelta(hours=3),
+                       zones: dict[str, str], default_zone: str = "Europe/Berlin",
+                       max_gap: timedelta = timedelta(hours=3), profile_days: int = 28,
                        register_tolerance_kwh: float = 0.01) -> dict[tuple[str, datetime], tuple[str, float]]:
-    """(device_id, interval end) -> (estimation method, kWh) for every interval of a gap of up to
-    `max_gap` between two `intervals` (expected_intervals) with readings
+    """(device_id, interval end) -> (estimation method, kWh) for every interval of a gap between
+    two `intervals` (expected_intervals) with readings. Up to `max_gap`
     (vee_estimation_max_gap_hours): the register's count over the gap split along the straight
-    line between the two readings, else the line."""
+    line between the two readings, else the line. Longer, with all its intervals on one local day:
+    the meter's profile (its mean kWh per reading in each local hour over its days of the same
+    day type in the `profile_days` before), scaled to the register's count if there is one; else,
+    with a register count, the line's split; else no estimate."""
     steps = {device_id: timedelta(minutes=reading["interval_minutes"] or 15)
              for (device_id, _), (_, _, reading) in expected.readings.items()}
+    profile = _profile_lookup(expected, zones, default_zone, profile_days)
+
+    def day_of(device_id: str, end: datetime) -> date:
+        return local_day(end, zones.get(device_id, default_zone))
+
     ends_by_device = defaultdict(list)
     for device_id, end in intervals:
         ends_by_device[device_id].append(end)
@@ -1007,20 +1050,30 @@ def expected_estimates(expected: Expected, intervals: dict[tuple[str, datetime],
         ends.sort()
         for before, after in pairwise(ends):
             missing = (after - before) // step - 1
-            if missing == 0 or missing * step > max_gap:
+            slots = [before + k * step for k in range(1, missing + 1)]
+            is_long = missing * step > max_gap
+            if missing == 0 or (is_long and day_of(device_id, slots[0]) != day_of(device_id, slots[-1])):
                 continue
             first, last = intervals[(device_id, before)], intervals[(device_id, after)]
             counted = (None if first.register_kwh is None or last.register_kwh is None
                        else last.register_kwh - first.register_kwh - last.energy_kwh)
+            is_counted = counted is not None and counted >= -register_tolerance_kwh
+            shape = [profile(device_id, slot) for slot in slots] if is_long else None
+            if shape is not None and None not in shape:
+                total = sum(shape)
+                for slot, value in zip(slots, shape, strict=True):
+                    estimates[(device_id, slot)] = (
+                        ("REGISTER_PROFILE", max(counted, 0) * (value / total if total > 0 else 1 / missing))
+                        if is_counted else ("PROFILE", value))
+                continue
             line_total = missing * (first.energy_kwh + last.energy_kwh) / 2
-            for k in range(1, missing + 1):
+            for k, slot in enumerate(slots, start=1):
                 line = first.energy_kwh + (last.energy_kwh - first.energy_kwh) * k / (missing + 1)
-                if counted is None or counted < -register_tolerance_kwh:
-                    estimate = ("LINEAR_INTERPOLATION", line)
-                else:
+                if is_counted:
                     share = line / line_total if line_total > 0 else 1 / missing
-                    estimate = ("REGISTER_SPLIT", max(counted, 0) * share)
-                estimates[(device_id, before + k * step)] = estimate
+                    estimates[(device_id, slot)] = ("REGISTER_SPLIT", max(counted, 0) * share)
+                elif not is_long:
+                    estimates[(device_id, slot)] = ("LINEAR_INTERPOLATION", line)
     return estimates
 
 

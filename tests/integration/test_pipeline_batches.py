@@ -32,6 +32,7 @@ from tests.helpers.pipeline import (
     isolated_state,
     month_published,
     produce,
+    restated_change,
     snapshot,
 )
 
@@ -152,12 +153,16 @@ def test_late_readings_for_a_published_day_are_restated_and_today_is_not(state):
     def stamped_at(text: str) -> datetime:
         return datetime.strptime(json.loads(text)["timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
-    def local_hours(text: str) -> float:
-        at = stamped_at(text).astimezone(zone)
-        return at.hour + at.minute / 60 if at.date() == past else -1
+    def past_hours(text: str) -> float:
+        # Hours from the past day's local midnight to the end of the interval the reading closes.
+        at = stamped_at(text)
+        if (at - timedelta(seconds=1)).astimezone(zone).date() != past:
+            return -1
+        return (at - datetime(past.year, past.month, past.day, tzinfo=zone)).total_seconds() / 3600
 
-    # A 6-hour hole (too long to estimate) in the past day, and the last 2 hours of today, come later.
-    held = [(k, t) for k, t in readings if 12 < local_hours(t) <= 18]
+    # The past day's last 6 hours (a gap with no reading after it, so not estimated), and the last
+    # 2 hours of today, come later.
+    held = [(k, t) for k, t in readings if past_hours(t) > 18]
     today_later = [(k, t) for k, t in readings if now - timedelta(hours=2) < stamped_at(t) <= now]
     first = [(k, t) for k, t in readings if (k, t) not in held and (k, t) not in today_later and stamped_at(t) <= now]
     state.send(first)
@@ -185,7 +190,6 @@ def test_late_readings_for_a_published_day_are_restated_and_today_is_not(state):
         "total_energy_kwh", before[past], after[past])
     assert abs(total["new_value"] - total["old_value"] - held_kwh) < 1e-9
     for mart in ["customer_billing_daily"] + (["customer_billing_monthly"] if is_month_published else []):
-        billed = [r for r in logged if r["mart_name"] == mart and r["measure_name"] == "energy_kwh"]
-        assert abs(sum((r["new_value"] or 0) - r["old_value"] for r in billed) - held_kwh) < 1e-9, mart
+        assert abs(restated_change(logged, mart, "energy_kwh") - held_kwh) < 1e-9, mart
     if today_later and today in before:
         assert after[today] > before[today], "today's numbers changed, and that is no restatement"

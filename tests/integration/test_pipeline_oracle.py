@@ -24,6 +24,7 @@ import subprocess
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -50,6 +51,7 @@ from tests.helpers.pipeline import (
     isolated_state,
     month_published,
     produce,
+    restated_change,
     snapshot,
 )
 
@@ -123,6 +125,13 @@ def test_late_data_updates_only_its_day(state):
     [(method, count, estimated_kwh)] = p.query(estimated)
     assert (method, count) == ("REGISTER_SPLIT", len(held))
     assert math.isclose(estimated_kwh, sum(doc["metrics"]["energy_kwh"] for doc in held), abs_tol=1e-9)
+    # The next day's 6-hour dropout (never sent) is estimated from the meter's profile, which
+    # holds the late hours when that day has the late day's day type.
+    dropout_day = LATE_DAY + timedelta(days=1)
+    dropout = (f"select interval_end_at, estimation_method, energy_kwh from iceberg.{p.marts}.device_intervals "
+               f"where device_id = '{LATE_DEVICE}' and interval_end_at > timestamp '{dropout_day} 08:00:00 UTC' "
+               f"and interval_end_at <= timestamp '{dropout_day} 14:00:00 UTC' order by 1")
+    dropout_before = p.query(dropout)
     before = snapshot(state)
     logged_before = p.restatement_rows()
     state.send(state.held_back)
@@ -130,7 +139,22 @@ def test_late_data_updates_only_its_day(state):
     after = snapshot(state)
     assert_matches_oracle(state)
     assert p.query(estimated) == [], "the late actuals replace the estimates"
-    assert_restated(state, before, after, logged_before, held)
+    dropout_after = p.query(dropout)
+    assert len(dropout_after) == 24, dropout_after
+    zone = ZoneInfo(p.device_zones()[LATE_DEVICE])
+    if len({(r[0] - timedelta(seconds=1)).astimezone(zone).date() for r in dropout_after}) == 1:
+        assert all(r[2] is not None for r in dropout_after), dropout_after
+        assert math.isclose(sum(r[2] for r in dropout_after), sum(r[2] for r in dropout_before), abs_tol=1e-9), \
+            "the dropout sums to what the register counted, before and after"
+        if (LATE_DAY.isoweekday() >= 6) == (dropout_day.isoweekday() >= 6):
+            assert {r[1] for r in dropout_after} == {"REGISTER_PROFILE"}
+            assert dropout_after != dropout_before, "the late hours reshape the dropout's profile estimate"
+    # The late meter's later days whose long gaps follow its profile read the late hours, so VEE
+    # re-validates them too (the oracle above checked their values).
+    profiled = {day for (day,) in p.query(
+        f"select distinct reading_date from iceberg.{p.marts}.device_intervals where device_id = '{LATE_DEVICE}' "
+        f"and estimation_method in ('PROFILE', 'REGISTER_PROFILE') and reading_date > date '{LATE_DAY}'")}
+    assert_restated(state, before, after, logged_before, held, profiled)
 
     def by_day(rows: list[tuple], day_index: int, drop: tuple[int, ...] = ()) -> dict:
         out: dict = {}
@@ -140,28 +164,33 @@ def test_late_data_updates_only_its_day(state):
             out.setdefault(day, []).append(tuple(v for i, v in enumerate(row) if i not in drop))
         return out
 
-    for name, day_index in (("device_daily_metrics", 2), ("customer_usage_summary", 1), ("customer_usage_hourly", 2)):
-        old, new = by_day(before[name], day_index), by_day(after[name], day_index)
-        changed = {day for day in set(old) | set(new) if old.get(day) != new.get(day)}
-        assert changed == {LATE_DAY}, (name, changed)
+    def run_columns(name: str) -> tuple[int, ...]:
+        columns = [c[0] for c in p.query(f"describe iceberg.{p.marts}.{name}")]
+        return tuple(i for i, column in enumerate(columns) if column in ("batch_id", "scored_at"))
+
+    def changed_days(name: str, day_index: int, drop: tuple[int, ...]) -> set:
+        old, new = by_day(before[name], day_index, drop), by_day(after[name], day_index, drop)
+        return {day for day in set(old) | set(new) if old.get(day) != new.get(day)}
+
+    for name, day_index in (("device_daily_metrics", 2), ("customer_usage_hourly", 2), ("device_health", 2)):
+        assert changed_days(name, day_index, run_columns(name)) == {LATE_DAY}, name
+    # Estimates count in the usage summary; a profile estimate without a register count can change.
+    assert {LATE_DAY} <= changed_days("customer_usage_summary", 1, run_columns("customer_usage_summary")) \
+        <= {LATE_DAY} | profiled
+
     def late_count(rows: list[tuple]) -> int:
         return sum(r[8] for r in rows if r[0] == LATE_DEVICE and r[2] == LATE_DAY)
 
     assert late_count(after["device_daily_metrics"]) == late_count(before["device_daily_metrics"]) + len(state.held_back)
-    # device_health re-scores every meter of that day but changes no other day.
-    columns = [c[0] for c in p.query(f"describe iceberg.{p.marts}.device_health")]
-    drop = (columns.index("batch_id"), columns.index("scored_at"))
-    old, new = by_day(before["device_health"], 2, drop), by_day(after["device_health"], 2, drop)
-    assert {day for day in set(old) | set(new) if old.get(day) != new.get(day)} == {LATE_DAY}
-    # So does VEE validation: the late readings fill their gaps, and no other day changes.
-    old, new = by_day(before["device_intervals"], 0, (3,)), by_day(after["device_intervals"], 0, (3,))
-    assert {day for day in set(old) | set(new) if old.get(day) != new.get(day)} == {LATE_DAY}
+    # VEE validation: the late readings fill their gaps, and only profiled days change besides.
+    assert {LATE_DAY} <= changed_days("device_intervals", 0, (3,)) <= {LATE_DAY} | profiled
 
 
-def assert_restated(state, before: dict, after: dict, logged_before: set, held: list[dict]) -> None:
-    """The late readings changed published values of one customer-day: each change is in the
-    restatement log once, with the value before and after, and the held-back energy (the
-    messages themselves) accounts for it."""
+def assert_restated(state, before: dict, after: dict, logged_before: set, held: list[dict], profiled: set) -> None:
+    """The late readings changed published values of one customer-day (and may reshape the
+    profile estimates of the `profiled` days after it): each change is in the restatement log
+    once, with the value before and after, and the held-back energy (the messages themselves)
+    accounts for it."""
     p = state.pipeline
     logged = p.restatements_since(logged_before)
     held_kwh = sum(doc["metrics"]["energy_kwh"] for doc in held)
@@ -174,8 +203,9 @@ def assert_restated(state, before: dict, after: dict, logged_before: set, held: 
                if abs(old_usage[key][measure] - new_usage[key][measure]) > 1e-6}
     usage = {((r["customer_id"], r["period_date"]), r["measure_name"]): r for r in logged
              if r["mart_name"] == "customer_usage_summary"}
-    assert set(usage) == changed == {((customer, LATE_DAY), "total_energy_kwh"),
-                                     ((customer, LATE_DAY), "estimated_energy_kwh")}
+    late = {((customer, LATE_DAY), "total_energy_kwh"), ((customer, LATE_DAY), "estimated_energy_kwh")}
+    assert set(usage) == changed and late <= changed
+    assert {day for (_, day), _ in changed} <= {LATE_DAY} | profiled
     for (key, measure), row in usage.items():
         assert (row["old_value"], row["new_value"]) == (old_usage[key][measure], new_usage[key][measure])
     total = usage[((customer, LATE_DAY), "total_energy_kwh")]
@@ -184,13 +214,11 @@ def assert_restated(state, before: dict, after: dict, logged_before: set, held: 
     assert math.isclose(estimate["old_value"] - estimate["new_value"], held_kwh, abs_tol=1e-9)
 
     billing = [r for r in logged if r["mart_name"] == "customer_billing_daily"]
-    assert {(r["customer_id"], r["period_date"]) for r in billing} == {(customer, LATE_DAY)}
-    def billed_change(measure: str) -> float:
-        return sum((r["new_value"] or 0) - r["old_value"] for r in billing if r["measure_name"] == measure)
-
-    # The bill moves the held-back energy from estimated to actual.
-    assert math.isclose(billed_change("energy_kwh"), held_kwh, abs_tol=1e-9)
-    assert math.isclose(billed_change("estimated_energy_kwh"), -held_kwh, abs_tol=1e-9)
+    assert (customer, LATE_DAY) in {(r["customer_id"], r["period_date"]) for r in billing}
+    assert {r["period_date"] for r in billing} <= {LATE_DAY} | profiled
+    # A profile reshaped under the register's count keeps its day's sum. The bill moves the held-back energy from estimated to actual.
+    assert math.isclose(restated_change(logged, "customer_billing_daily", "energy_kwh"), held_kwh, abs_tol=1e-9)
+    assert math.isclose(restated_change(logged, "customer_billing_daily", "estimated_energy_kwh"), -held_kwh, abs_tol=1e-9)
     assert {r["measure_name"] for r in billing} == {"energy_kwh", "energy_cost", "estimated_energy_kwh",
                                                     "estimated_energy_cost"}
     # The month's bill too, once the month has ended.
@@ -198,13 +226,14 @@ def assert_restated(state, before: dict, after: dict, logged_before: set, held: 
     monthly = [r for r in logged if r["mart_name"] == "customer_billing_monthly"]
     if month_published(LATE_DAY.replace(day=1), p.device_zones()[LATE_DEVICE], total["published_at"],
                        settings.restatement_grace_minutes):
-        assert {(r["customer_id"], r["period_date"]) for r in monthly} == {(customer, LATE_DAY.replace(day=1))}
+        assert (customer, LATE_DAY.replace(day=1)) in {(r["customer_id"], r["period_date"]) for r in monthly}
+        assert {r["period_date"] for r in monthly} <= {day.replace(day=1) for day in {LATE_DAY} | profiled}
         for measure, change in (("energy_kwh", held_kwh), ("estimated_energy_kwh", -held_kwh)):
-            assert math.isclose(sum((r["new_value"] or 0) - r["old_value"] for r in monthly
-                                    if r["measure_name"] == measure), change, abs_tol=1e-9)
+            assert math.isclose(restated_change(logged, "customer_billing_monthly", measure), change, abs_tol=1e-9)
     else:
         assert monthly == [], "the month is still running"
-    assert {r["change_reason"] for r in logged} == {"ESTIMATE_REPLACED"}
+    assert {r["change_reason"] for r in logged if r["period_date"] in (LATE_DAY, LATE_DAY.replace(day=1))} \
+        == {"ESTIMATE_REPLACED"}
     assert len({r["batch_id"] for r in logged}) == 1
     assert all(r["published_at"] < r["restated_at"] for r in logged)
 
@@ -260,7 +289,7 @@ def test_maintenance_compacts_files_keeps_the_published_snapshots_and_changes_no
                        f"where snapshot_id = {published[name].snapshot_id}")
         assert kept == [(1,)], f"{name}'s published snapshot was expired"
     with TrinoSession(settings.as_trino(TRINO_ADMIN_USER)) as trino:
-        kept_s = kept_for_restatements(settings, trino, "iceberg", list(marts.values()) + ["iceberg.x.y"])
+        kept_s = kept_for_restatements(settings, trino, list(marts.values()) + ["iceberg.x.y"])
     assert set(kept_s) == set(marts.values()) and all(seconds > 3600 for seconds in kept_s.values()), kept_s
     assert_matches_oracle(state)
 

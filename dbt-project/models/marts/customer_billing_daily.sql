@@ -31,16 +31,31 @@
         "select distinct reading_date from " ~ ref('device_intervals') ~ " where batch_id > " ~ watermark,
         touched_dates
     ) -%}
-    {%- set changed_days -%}
-        select customer_id, usage_date from {{ ref('customer_usage_hourly') }}
-        where batch_id > {{ watermark }} and usage_date in ({{ dates_relation(touched_dates, 'usage_date') }})
-        union distinct
-        select customer_id, reading_date from {{ ref('device_intervals') }}
-        where batch_id > {{ watermark }} and reading_date in ({{ dates_relation(touched_dates, 'reading_date') }})
-    {%- endset -%}
 {%- endif %}
 
 with
+
+changed_days as (
+    {#- The customer-days to recompute (none on a full build), read by both inputs below. #}
+    {%- if is_incremental() %}
+        select
+            customer_id,
+            usage_date
+        from {{ ref('customer_usage_hourly') }}
+        where batch_id > {{ watermark }} and usage_date in ({{ dates_relation(touched_dates, 'usage_date') }})
+        union distinct
+        select
+            customer_id,
+            reading_date
+        from {{ ref('device_intervals') }}
+        where batch_id > {{ watermark }} and reading_date in ({{ dates_relation(touched_dates, 'reading_date') }})
+    {%- else %}
+        select
+            cast(null as varchar) as customer_id,
+            cast(null as date) as usage_date
+        where false
+    {%- endif %}
+),
 
 customers as (
     select
@@ -61,7 +76,12 @@ actual_hours as (
     {%- if is_incremental() %}
         where
             usage_date in ({{ dates_relation(touched_dates, 'usage_date') }})
-            and (customer_id, usage_date) in ({{ changed_days }})
+            and (customer_id, usage_date) in (
+                select
+                    changed_days.customer_id,
+                    changed_days.usage_date
+                from changed_days
+            )
     {%- endif %}
 ),
 
@@ -80,7 +100,12 @@ estimated_intervals as (
         {%- if is_incremental() %}
             and intervals.reading_date in ({{ dates_relation(touched_dates, 'reading_date') }})
             and {{ in_local_days('intervals.interval_end_at', touched_dates) }}
-            and (intervals.customer_id, intervals.reading_date) in ({{ changed_days }})
+            and (intervals.customer_id, intervals.reading_date) in (
+                select
+                    changed_days.customer_id,
+                    changed_days.usage_date
+                from changed_days
+            )
         {%- endif %}
 ),
 

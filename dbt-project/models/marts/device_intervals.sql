@@ -17,7 +17,10 @@
     reading just after midnight can belong to the day before). So its work follows the batch's
     hours, not the fleet's days. The rules that look past one interval read bounded context only:
     readings up to vee_context_hours either side of the window, and the meter's daily maxima of
-    the vee_spike_reference_days before the day.
+    the vee_spike_reference_days before the day, and, for a long gap, the meter's hours of the
+    vee_profile_days before it. A batch that changes a meter's hours also re-validates that
+    meter's later days of the same day type, within vee_profile_days, that have a gap: their
+    profile estimates read the changed hours.
 -#}
 {#- Incremental runs read the hours, so dbt is told of the dependency. -#}
 -- depends_on: {{ ref('int_device_hours_aggregated') }}
@@ -31,6 +34,7 @@
 {%- set reference_days = var('vee_spike_reference_days') | int -%}
 {%- set max_gap_s = (var('vee_estimation_max_gap_hours') | int) * 3600 -%}
 {%- set zero_run_hours = var('vee_zero_run_min_hours') | float | round(0, 'ceil') | int -%}
+{%- set profile_days = var('vee_profile_days') | int -%}
 {%- if is_incremental() -%}
     {%- set watermark = stored_max_batch_id(this) -%}
     {%- set touched_hours_sql -%}
@@ -45,6 +49,40 @@
     {%- endset -%}
     {%- set touched_dates = [] -%}
     {%- do collect_dates("select distinct reading_date from (" ~ touched_hours_sql ~ ")", touched_dates) -%}
+    {%- if touched_dates -%}
+        {#- The meter's later days with a gap whose profile the changed hours are part of (the
+            whole day: no touched hour). -#}
+        {%- set touched_hours_sql -%}
+            {{ touched_hours_sql }}
+            union all
+            select
+                intervals.device_id,
+                intervals.reading_date,
+                cast(null as timestamp(6) with time zone) as usage_hour_at
+            from {{ this }} as intervals
+            inner join (
+                select distinct
+                    device_id,
+                    usage_date
+                from {{ ref('int_device_hours_aggregated') }}
+                where batch_id > {{ watermark }} and reading_count > 0
+            ) as changed
+                on
+                    intervals.device_id = changed.device_id
+                    and intervals.reading_date > changed.usage_date
+                    and intervals.reading_date <= changed.usage_date + interval '{{ profile_days }}' day
+                    and (day_of_week(intervals.reading_date) >= 6) = (day_of_week(changed.usage_date) >= 6)
+            where
+                intervals.reading_count = 0
+                and intervals.interval_end_at >= timestamp '{{ touched_dates[0] }} 00:00:00 UTC'
+                and intervals.interval_end_at
+                < timestamp '{{ touched_dates[-1] }} 00:00:00 UTC' + interval '{{ profile_days + 2 }}' day
+            group by intervals.device_id, intervals.reading_date
+            {#- Only a day missing more than the longest interpolated gap can hold a long gap. #}
+            having count(distinct intervals.interval_end_at) * max(intervals.interval_minutes) * 60 > {{ max_gap_s }}
+        {%- endset -%}
+        {%- do collect_dates("select distinct reading_date from (" ~ touched_hours_sql ~ ")", touched_dates) -%}
+    {%- endif -%}
 {%- endif %}
 
 with
@@ -56,8 +94,8 @@ touched as (
         select
             device_id,
             reading_date,
-            min(usage_hour_at) as first_touched_hour_at,
-            max(usage_hour_at) + interval '1' hour as touched_end_at
+            if(count(usage_hour_at) = count(*), min(usage_hour_at)) as first_touched_hour_at,
+            if(count(usage_hour_at) = count(*), max(usage_hour_at) + interval '1' hour) as touched_end_at
         from ({{ touched_hours_sql }})
         group by device_id, reading_date
     {%- else %}
@@ -232,6 +270,8 @@ context_readings as (
         bounds.customer_segment,
         bounds.interval_seconds,
         bounds.day_max_energy_kwh,
+        to_unixtime(bounds.day_start_at) as day_start_s,
+        to_unixtime(bounds.day_end_at) as day_end_s,
         readings.reading_at,
         readings.energy_kwh,
         readings.voltage_v,
@@ -330,6 +370,8 @@ interval_readings as (
         reading_date,
         interval_end_s,
         arbitrary(interval_seconds) as interval_seconds,
+        arbitrary(day_start_s) as day_start_s,
+        arbitrary(day_end_s) as day_end_s,
         count(*) as reading_count,
         max(reading_at) as reading_at,
         sum(energy_kwh) as energy_kwh,
@@ -368,6 +410,8 @@ interval_sequence as (
         device_id,
         reading_date,
         interval_seconds,
+        day_start_s,
+        day_end_s,
         interval_end_s as previous_end_s,
         energy_kwh as previous_energy_kwh,
         register_kwh as previous_register_kwh,
@@ -377,38 +421,124 @@ interval_sequence as (
     from interval_readings
 ),
 
-short_gaps as (
-    {#- Runs of missing intervals between two intervals with readings, up to the longest gap
-        that is estimated. #}
+gaps as (
+    {#- Runs of missing intervals between two intervals with readings: up to the longest gap
+        that is interpolated, or longer when the day holds all of the gap's intervals (the
+        profile is the day's). #}
     select
         *,
         (next_end_s - previous_end_s) / interval_seconds - 1 as missing_count,
+        next_end_s - previous_end_s - interval_seconds > {{ max_gap_s }} as is_long_gap,
         {#- What the register counted over the gap: its move to the next reading, less that reading's energy. #}
         next_register_kwh - previous_register_kwh - next_energy_kwh as register_gap_kwh
     from interval_sequence
     where
         next_end_s - previous_end_s > interval_seconds
-        and next_end_s - previous_end_s - interval_seconds <= {{ max_gap_s }}
+        and (
+            next_end_s - previous_end_s - interval_seconds <= {{ max_gap_s }}
+            or (previous_end_s >= day_start_s and next_end_s - interval_seconds <= day_end_s)
+        )
 ),
 
-interpolated as (
+gap_slots as (
     select
-        short_gaps.*,
-        coalesce(short_gaps.register_gap_kwh >= -{{ var('vee_register_tolerance_kwh') }}, false) as is_register_counted,
+        gaps.*,
+        coalesce(gaps.register_gap_kwh >= -{{ var('vee_register_tolerance_kwh') }}, false) as is_register_counted,
         slots.interval_end_s,
+        {#- The local hour a reading for this interval would count in (as in int_device_hours_aggregated). -#}
+        hour(
+            at_timezone(from_unixtime(slots.interval_end_s - 1), coalesce(devices.timezone, {{ utility_timezone() }}))
+        ) as local_hour,
         {#- The straight line between the readings either side, at this interval. #}
-        short_gaps.previous_energy_kwh + (short_gaps.next_energy_kwh - short_gaps.previous_energy_kwh)
-        * (slots.interval_end_s - short_gaps.previous_end_s) / (short_gaps.next_end_s - short_gaps.previous_end_s)
+        gaps.previous_energy_kwh + (gaps.next_energy_kwh - gaps.previous_energy_kwh)
+        * (slots.interval_end_s - gaps.previous_end_s) / (gaps.next_end_s - gaps.previous_end_s)
             as interpolated_kwh
-    from short_gaps
+    from gaps
+    left join devices on gaps.device_id = devices.device_id
     cross join
         unnest(
             sequence(
-                short_gaps.previous_end_s + short_gaps.interval_seconds,
-                short_gaps.next_end_s - short_gaps.interval_seconds,
-                short_gaps.interval_seconds
+                gaps.previous_end_s + gaps.interval_seconds,
+                gaps.next_end_s - gaps.interval_seconds,
+                gaps.interval_seconds
             )
         ) as slots (interval_end_s)
+),
+
+long_gap_days as (
+    {#- The meter-days that can hold a gap longer than vee_estimation_max_gap_hours: that many hours
+        without a reading before the day's first reading hour or between two reading hours. A
+        superset read from the hours, so the readings' chain above is not computed twice. #}
+    select
+        device_id,
+        usage_date as reading_date
+    from (
+        select
+            device_id,
+            usage_date,
+            local_hour,
+            usage_hour_at,
+            lag(usage_hour_at) over (partition by device_id, usage_date order by usage_hour_at) as previous_hour_at
+        from {{ ref('int_device_hours_aggregated') }}
+        where
+            reading_count > 0
+            {%- if is_incremental() %}
+                and usage_date in ({{ dates_relation(touched_dates, 'usage_date') }})
+                and usage_hour_at >= timestamp '{{ touched_dates[0] if touched_dates else "1970-01-01" }} 00:00:00 UTC'
+                - interval '1' day
+            {%- endif %}
+    )
+    group by device_id, usage_date
+    having
+        bool_or(
+            coalesce(
+                usage_hour_at - previous_hour_at >= interval '{{ max_gap_s // 3600 }}' hour,
+                local_hour >= {{ max_gap_s // 3600 }}
+            )
+        )
+),
+
+profiles as (
+    {#- For a day that can hold a long gap, the meter's mean energy per reading in each local hour
+        over its days of the same day type (weekday, or Saturday and Sunday) in the vee_profile_days before. #}
+    select
+        long_gap_days.device_id,
+        long_gap_days.reading_date,
+        history.local_hour,
+        sum(history.total_energy_kwh) / sum(history.reading_count) as profile_kwh
+    from long_gap_days
+    inner join {{ ref('int_device_hours_aggregated') }} as history
+        on
+            long_gap_days.device_id = history.device_id
+            and history.usage_date >= long_gap_days.reading_date - interval '{{ profile_days }}' day
+            and long_gap_days.reading_date > history.usage_date
+            and (day_of_week(history.usage_date) >= 6) = (day_of_week(long_gap_days.reading_date) >= 6)
+    where
+        history.reading_count > 0
+        {%- if is_incremental() %}
+            and history.usage_hour_at >= timestamp '{{ touched_dates[0] if touched_dates else "1970-01-01" }} 00:00:00 UTC'
+            - interval '{{ profile_days + 1 }}' day
+        {%- endif %}
+    group by long_gap_days.device_id, long_gap_days.reading_date, history.local_hour
+),
+
+profiled as (
+    select
+        gap_slots.*,
+        profiles.profile_kwh,
+        count(profiles.profile_kwh) over (
+            partition by gap_slots.device_id, gap_slots.reading_date, gap_slots.previous_end_s
+        ) = gap_slots.missing_count as is_profiled,
+        sum(profiles.profile_kwh) over (
+            partition by gap_slots.device_id, gap_slots.reading_date, gap_slots.previous_end_s
+        ) as profile_total_kwh
+    from gap_slots
+    left join profiles
+        on
+            gap_slots.is_long_gap
+            and gap_slots.device_id = profiles.device_id
+            and gap_slots.reading_date = profiles.reading_date
+            and gap_slots.local_hour = profiles.local_hour
 ),
 
 estimates as (
@@ -416,17 +546,25 @@ estimates as (
         device_id,
         reading_date,
         interval_end_s,
-        if(is_register_counted, 'REGISTER_SPLIT', 'LINEAR_INTERPOLATION') as estimation_method,
         case
-            when not is_register_counted then interpolated_kwh
+            when is_long_gap and is_profiled then if(is_register_counted, 'REGISTER_PROFILE', 'PROFILE')
+            when is_register_counted then 'REGISTER_SPLIT'
+            when not is_long_gap then 'LINEAR_INTERPOLATION'
+        end as estimation_method,
+        case
+            {#- The profile's shape, scaled so the gap sums to what the register counted. #}
+            when is_long_gap and is_profiled and is_register_counted and profile_total_kwh > 0
+                then greatest(register_gap_kwh, 0) * profile_kwh / profile_total_kwh
+            when is_long_gap and is_profiled and not is_register_counted then profile_kwh
             {#- The line's shape, scaled so the gap sums to what the register counted (the line
                 sums to missing_count times its mean). #}
-            when previous_energy_kwh + next_energy_kwh > 0
+            when is_register_counted and not (is_long_gap and is_profiled) and previous_energy_kwh + next_energy_kwh > 0
                 then greatest(register_gap_kwh, 0) * interpolated_kwh
                     / (missing_count * (previous_energy_kwh + next_energy_kwh) / 2)
-            else greatest(register_gap_kwh, 0) / missing_count
+            when is_register_counted then greatest(register_gap_kwh, 0) / missing_count
+            when not is_long_gap then interpolated_kwh
         end as estimated_energy_kwh
-    from interpolated
+    from profiled
 ),
 
 validated as (
