@@ -775,6 +775,11 @@ class IsolatedPipeline:
                           "join postgresql.public.customers c on c.customer_id = d.customer_id")
         return {device_id: zone or self.settings.timezone for device_id, zone in rows}
 
+    def device_segments(self) -> dict[str, str]:
+        """Each meter's customer segment."""
+        return dict(self.query("select d.device_id, c.segment from postgresql.public.devices d "
+                               "join postgresql.public.customers c on c.customer_id = d.customer_id"))
+
     def table(self, schema: str, name: str, order_by: str) -> list[tuple]:
         return self.query(f'select * from iceberg."{schema}".{name} order by {order_by}')
 
@@ -888,7 +893,7 @@ def assert_matches_oracle(s: State) -> Expected:
     assert math.isclose(billed_total, energy_total, abs_tol=1e-6)
 
     intervals = expected_intervals(expected)
-    estimates = expected_estimates(expected, intervals, p.device_zones(), p.settings.timezone)
+    estimates = expected_estimates(expected, intervals, p.device_zones(), p.device_segments(), p.settings.timezone)
     assert_hours_and_bills_match(p, expected, s.device_customers, estimates)
     assert_intervals_match(p, expected, intervals, estimates)
     assert_estimated_energy_matches(p, expected, estimates, s.device_customers)
@@ -999,32 +1004,53 @@ def expected_intervals(expected: Expected) -> dict[tuple[str, datetime], Interva
     return intervals
 
 
-def _profile_lookup(expected: Expected, zones: dict[str, str], default_zone: str,
-                    profile_days: int) -> Callable[[str, datetime], float | None]:
-    """(device_id, interval end) -> the meter's mean kWh per reading in the local hour holding
-    end - 1 s, over its days of the same day type (weekday or weekend) in the `profile_days`
-    before; None without any."""
-    hours: dict = defaultdict(lambda: [0.0, 0])  # (device_id, local date, local hour) -> [kWh, readings]
+def _profile_lookup(expected: Expected, zones: dict[str, str], default_zone: str, segments: dict[str, str],
+                    profile_days: int) -> Callable[[str, datetime, timedelta, bool], float | None]:
+    """(device_id, interval end, interval, is_segment) -> the meter's profile value in the local
+    hour holding end - 1 s, over its days of the same day type (weekday or weekend) in the
+    `profile_days` before: its own mean kWh per reading; or (is_segment) the energy of its
+    segment's meters in that hour over those days per second of reading, times the interval.
+    None without any."""
+    own: dict = defaultdict(lambda: [0.0, 0])  # (device_id, local date, local hour) -> [kWh, readings]
+    pooled: dict = defaultdict(lambda: [0.0, 0])  # (segment, local date, local hour) -> [kWh, seconds]
     for (device_id, reading_at), (_, _, reading) in expected.readings.items():
         local = (reading_at - timedelta(seconds=1)).astimezone(ZoneInfo(zones.get(device_id, default_zone)))
-        hour = hours[(device_id, local.date(), local.hour)]
+        hour = own[(device_id, local.date(), local.hour)]
         hour[0] += reading["energy_kwh"]
         hour[1] += 1
+        if device_id in segments:
+            hour = pooled[(segments[device_id], local.date(), local.hour)]
+            hour[0] += reading["energy_kwh"]
+            hour[1] += (reading["interval_minutes"] or 15) * 60
 
-    def profile(device_id: str, end: datetime) -> float | None:
+    def profile(device_id: str, end: datetime, step: timedelta, is_segment: bool) -> float | None:
         local = (end - timedelta(seconds=1)).astimezone(ZoneInfo(zones.get(device_id, default_zone)))
         is_weekend = local.isoweekday() >= 6
-        days = [local.date() - timedelta(days=n) for n in range(1, profile_days + 1)]
-        history = [hours[(device_id, day, local.hour)] for day in days
-                   if (day.isoweekday() >= 6) == is_weekend and (device_id, day, local.hour) in hours]
-        readings = sum(count for _, count in history)
-        return sum(kwh for kwh, _ in history) / readings if readings else None
+        days = [day for day in (local.date() - timedelta(days=n) for n in range(1, profile_days + 1))
+                if (day.isoweekday() >= 6) == is_weekend]
+        owner, hours = (segments.get(device_id), pooled) if is_segment else (device_id, own)
+        history = [hours[key] for key in ((owner, day, local.hour) for day in days) if key in hours]
+        if not history:
+            return None
+        kwh, amount = sum(kwh for kwh, _ in history), sum(amount for _, amount in history)
+        return kwh * step.total_seconds() / amount if is_segment else kwh / amount
 
     return profile
 
 
+def _gap_shape(profile: Callable[[str, datetime, timedelta, bool], float | None], device_id: str,
+               slots: list[datetime], step: timedelta) -> tuple[str, list[float]] | None:
+    """("", values) from the meter's own profile where it has every slot, else ("SEGMENT_",
+    values) from its segment's where that has; else None."""
+    for source, is_segment in (("", False), ("SEGMENT_", True)):
+        values = [profile(device_id, slot, step, is_segment) for slot in slots]
+        if None not in values:
+            return source, values
+    return None
+
+
 def expected_estimates(expected: Expected, intervals: dict[tuple[str, datetime], IntervalReading],
-                       zones: dict[str, str], default_zone: str = "Europe/Berlin",
+                       zones: dict[str, str], segments: dict[str, str], default_zone: str = "Europe/Berlin",
                        max_gap: timedelta = timedelta(hours=3), profile_days: int = 28,
                        register_tolerance_kwh: float = 0.01) -> dict[tuple[str, datetime], tuple[str, float]]:
     """(device_id, interval end) -> (estimation method, kWh) for every interval of a gap between
@@ -1032,11 +1058,12 @@ def expected_estimates(expected: Expected, intervals: dict[tuple[str, datetime],
     (vee_estimation_max_gap_hours): the register's count over the gap split along the straight
     line between the two readings, else the line. Longer, with all its intervals on one local day:
     the meter's profile (its mean kWh per reading in each local hour over its days of the same
-    day type in the `profile_days` before), scaled to the register's count if there is one; else,
-    with a register count, the line's split; else no estimate."""
+    day type in the `profile_days` before) where it has every hour of the gap, else its
+    segment's (`segments`: device -> customer segment) where that has, scaled to the register's
+    count if there is one; else, with a register count, the line's split; else no estimate."""
     steps = {device_id: timedelta(minutes=reading["interval_minutes"] or 15)
              for (device_id, _), (_, _, reading) in expected.readings.items()}
-    profile = _profile_lookup(expected, zones, default_zone, profile_days)
+    profile = _profile_lookup(expected, zones, default_zone, segments, profile_days)
 
     def day_of(device_id: str, end: datetime) -> date:
         return local_day(end, zones.get(device_id, default_zone))
@@ -1058,13 +1085,14 @@ def expected_estimates(expected: Expected, intervals: dict[tuple[str, datetime],
             counted = (None if first.register_kwh is None or last.register_kwh is None
                        else last.register_kwh - first.register_kwh - last.energy_kwh)
             is_counted = counted is not None and counted >= -register_tolerance_kwh
-            shape = [profile(device_id, slot) for slot in slots] if is_long else None
-            if shape is not None and None not in shape:
-                total = sum(shape)
-                for slot, value in zip(slots, shape, strict=True):
+            shape = _gap_shape(profile, device_id, slots, step) if is_long else None
+            if shape is not None:
+                source, values = shape
+                total = sum(values)
+                for slot, value in zip(slots, values, strict=True):
                     estimates[(device_id, slot)] = (
-                        ("REGISTER_PROFILE", max(counted, 0) * (value / total if total > 0 else 1 / missing))
-                        if is_counted else ("PROFILE", value))
+                        (f"REGISTER_{source}PROFILE", max(counted, 0) * (value / total if total > 0 else 1 / missing))
+                        if is_counted else (f"{source}PROFILE", value))
                 continue
             line_total = missing * (first.energy_kwh + last.energy_kwh) / 2
             for k, slot in enumerate(slots, start=1):

@@ -137,6 +137,37 @@ def test_a_reading_just_after_midnight_alone_in_its_batch_fills_the_day_before(s
     assert_matches_oracle(state)
 
 
+def test_a_long_gaps_estimate_survives_the_next_batch(state):
+    """A 6-hour dropout is estimated in the batch that holds its end; the next batch
+    re-validates a window that starts inside the dropout, and widens it to the reading before,
+    so the estimate stays whole (not cut where the window's context ends)."""
+    p = state.pipeline
+    device_id, customer_id = first_devices(state.device_customers, 2)[1]
+    zone = ZoneInfo(p.device_zones().get(device_id, "Europe/Berlin"))
+    day = FIRST_DAY - timedelta(days=4)
+    midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
+    readings = generate_local_days([(device_id, customer_id, str(zone))], [day], seed=15)
+
+    def local_hours(text: str) -> float:
+        at = datetime.strptime(json.loads(text)["timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return (at - midnight).total_seconds() / 3600
+
+    # The dropout is 08:15 to 14:00 local; the first batch ends at 15:00, the next one fills hours
+    # 15 and 16, whose window (2 h before the reading before them) starts at 13:00.
+    dropout = [(k, t) for k, t in readings if 8 < local_hours(t) <= 14]
+    state.send([(k, t) for k, t in readings if local_hours(t) <= 15 and (k, t) not in dropout])
+    p.catch_up()
+    state.send([(k, t) for k, t in readings if 15 < local_hours(t) <= 17])
+    p.catch_up()
+    gap = p.query(
+        f"select interval_end_at, is_estimated from iceberg.{p.marts}.device_intervals "
+        f"where device_id = '{device_id}' and reading_date = date '{day}' and reading_count = 0 "
+        f"and interval_end_at <= from_iso8601_timestamp('{(midnight + timedelta(hours=14)).isoformat()}')"
+    )
+    assert len(gap) == len(dropout) and all(is_estimated for _, is_estimated in gap), sorted(gap)
+    assert_matches_oracle(state)
+
+
 def test_late_readings_for_a_published_day_are_restated_and_today_is_not(state):
     """Readings that arrive after their day was published restate it and its month's bill
     (LATE_DATA, in the restatement log with old and new values); today's numbers change with

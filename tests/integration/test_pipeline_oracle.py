@@ -149,11 +149,12 @@ def test_late_data_updates_only_its_day(state):
         if (LATE_DAY.isoweekday() >= 6) == (dropout_day.isoweekday() >= 6):
             assert {r[1] for r in dropout_after} == {"REGISTER_PROFILE"}
             assert dropout_after != dropout_before, "the late hours reshape the dropout's profile estimate"
-    # The late meter's later days whose long gaps follow its profile read the late hours, so VEE
-    # re-validates them too (the oracle above checked their values).
+    # The later days whose long gaps follow the late meter's profile, or its segment's, read the
+    # late hours, so VEE re-validates them too (the oracle above checked their values).
     profiled = {day for (day,) in p.query(
-        f"select distinct reading_date from iceberg.{p.marts}.device_intervals where device_id = '{LATE_DEVICE}' "
-        f"and estimation_method in ('PROFILE', 'REGISTER_PROFILE') and reading_date > date '{LATE_DAY}'")}
+        f"select distinct reading_date from iceberg.{p.marts}.device_intervals where reading_date > date '{LATE_DAY}' "
+        f"and (device_id = '{LATE_DEVICE}' and estimation_method in ('PROFILE', 'REGISTER_PROFILE') "
+        "or estimation_method in ('SEGMENT_PROFILE', 'REGISTER_SEGMENT_PROFILE'))")}
     assert_restated(state, before, after, logged_before, held, profiled)
 
     def by_day(rows: list[tuple], day_index: int, drop: tuple[int, ...] = ()) -> dict:

@@ -116,7 +116,8 @@ def test_vee_finds_the_labelled_dropouts_and_stuck_registers(state):
                 is_short = after[0][1] - before[-1][1] - timedelta(minutes=15) <= timedelta(hours=3)
                 if is_short or gap[0][7] == gap[-1][7]:
                     methods = {r[6] for r in gap}
-                    allowed = [{"REGISTER_SPLIT"}] if is_short else [{"REGISTER_SPLIT"}, {"REGISTER_PROFILE"}]
+                    allowed = [{"REGISTER_SPLIT"}] if is_short else [
+                        {"REGISTER_SPLIT"}, {"REGISTER_PROFILE"}, {"REGISTER_SEGMENT_PROFILE"}]
                     assert methods in allowed, (label, methods)
                     counted = after[0][5] - before[-1][5] - after[0][4]
                     assert math.isclose(sum(r[4] for r in gap), counted, abs_tol=1e-9), (label, counted)

@@ -1,7 +1,7 @@
 {#-
     VEE: one row per expected reading interval per meter per local day, with the reading that
     arrived for it (if any), a validation status, the codes of the rules that fired, and an
-    estimate for a short gap. Rules, thresholds and estimation methods: device_intervals.yml and
+    estimate for a gap. Rules, thresholds and estimation methods: device_intervals.yml and
     the README's VEE section.
 
     The grid is every interval end of a meter's local day (92, 96 or 100 at 15 min; the current
@@ -11,19 +11,21 @@
 
     Incremental by window: a run re-validates, for each meter-day its batch touched, the intervals
     from the meter's reading before the first touched hour to its reading after the last one
-    (the whole rest of the day when there is none), widened by vee_zero_run_min_hours either side,
-    since those are all the intervals whose reading, gap, estimate or rule the new readings can
-    change. A touched hour within vee_context_hours of midnight touches the day either side too (a
-    reading just after midnight can belong to the day before). So its work follows the batch's
-    hours, not the fleet's days. The rules that look past one interval read bounded context only:
+    (the whole rest of the day when there is none), widened by vee_zero_run_min_hours either side
+    and then to the meter's readings at or beyond those edges (so a long gap across an edge is
+    re-validated whole), since those are all the intervals whose reading, gap, estimate or rule
+    the new readings can change. A touched hour within vee_context_hours of midnight touches the
+    day either side too (a reading just after midnight can belong to the day before). So its work
+    follows the batch's hours, not the fleet's days. The rules that look past one interval read bounded context only:
     readings up to vee_context_hours either side of the window, and the meter's daily maxima of
-    the vee_spike_reference_days before the day, and, for a long gap, the meter's hours of the
-    vee_profile_days before it. A batch that changes a meter's hours also re-validates that
-    meter's later days of the same day type, within vee_profile_days, that have a gap: their
-    profile estimates read the changed hours.
+    the vee_spike_reference_days before the day, and, for a long gap, the meter's hours (else its
+    segment's) of the vee_profile_days before it. A batch that changes a meter's hours also
+    re-validates that meter's later days of the same day type, within vee_profile_days, that miss
+    more than vee_estimation_max_gap_hours, and the same days of its segment's meters whose long
+    gaps no own profile estimated: their profile estimates read the changed hours.
 -#}
 {#- Incremental runs read the hours, so dbt is told of the dependency. -#}
--- depends_on: {{ ref('int_device_hours_aggregated') }}
+-- depends_on: {{ ref('int_device_hours_aggregated') }}, {{ ref('int_segment_hours_aggregated') }}
 {{ config(
     unique_key=['device_id', 'interval_end_at'],
     properties={'partitioning': "ARRAY['day(interval_end_at)']"}
@@ -50,38 +52,24 @@
     {%- set touched_dates = [] -%}
     {%- do collect_dates("select distinct reading_date from (" ~ touched_hours_sql ~ ")", touched_dates) -%}
     {%- if touched_dates -%}
-        {#- The meter's later days with a gap whose profile the changed hours are part of (the
-            whole day: no touched hour). -#}
-        {%- set touched_hours_sql -%}
-            {{ touched_hours_sql }}
-            union all
-            select
-                intervals.device_id,
-                intervals.reading_date,
-                cast(null as timestamp(6) with time zone) as usage_hour_at
-            from {{ this }} as intervals
-            inner join (
-                select distinct
+        {%- set dependent_days_sql = vee_profile_dependent_days(touched_dates, watermark) -%}
+        {#- Run once here and inlined: Trino would run a subquery at each of its uses. -#}
+        {%- set dependent_days = run_query(dependent_days_sql).rows if execute else [] -%}
+        {%- if dependent_days | length > 0 -%}
+            {%- set touched_hours_sql -%}
+                {{ touched_hours_sql }}
+                union all
+                select
                     device_id,
-                    usage_date
-                from {{ ref('int_device_hours_aggregated') }}
-                where batch_id > {{ watermark }} and reading_count > 0
-            ) as changed
-                on
-                    intervals.device_id = changed.device_id
-                    and intervals.reading_date > changed.usage_date
-                    and intervals.reading_date <= changed.usage_date + interval '{{ profile_days }}' day
-                    and (day_of_week(intervals.reading_date) >= 6) = (day_of_week(changed.usage_date) >= 6)
-            where
-                intervals.reading_count = 0
-                and intervals.interval_end_at >= timestamp '{{ touched_dates[0] }} 00:00:00 UTC'
-                and intervals.interval_end_at
-                < timestamp '{{ touched_dates[-1] }} 00:00:00 UTC' + interval '{{ profile_days + 2 }}' day
-            group by intervals.device_id, intervals.reading_date
-            {#- Only a day missing more than the longest interpolated gap can hold a long gap. #}
-            having count(distinct intervals.interval_end_at) * max(intervals.interval_minutes) * 60 > {{ max_gap_s }}
-        {%- endset -%}
-        {%- do collect_dates("select distinct reading_date from (" ~ touched_hours_sql ~ ")", touched_dates) -%}
+                    reading_date,
+                    cast(null as timestamp(6) with time zone) as usage_hour_at
+                from ({{ device_days_relation(dependent_days, dependent_days_sql) }}) as dependents (device_id, reading_date)
+            {%- endset -%}
+            {%- for row in dependent_days if (row[1] | string) not in touched_dates -%}
+                {%- do touched_dates.append(row[1] | string) -%}
+            {%- endfor -%}
+            {%- do touched_dates.sort() -%}
+        {%- endif -%}
     {%- endif -%}
 {%- endif %}
 
@@ -131,20 +119,49 @@ reading_hours as (
 ),
 
 windows as (
-    {#- The meter's readings just outside the touched hours, on the same day. #}
+    {#- From the meter's reading before the touched hours to its reading after them (on the same
+        day), widened by a zero run's length; null for the day's edge where there is none. #}
     select
         touched.device_id,
         touched.reading_date,
-        arbitrary(touched.first_touched_hour_at) as first_touched_hour_at,
-        arbitrary(touched.touched_end_at) as touched_end_at,
-        max(reading_hours.last_reading_at)
-        filter (where reading_hours.usage_hour_at < touched.first_touched_hour_at) as previous_reading_at,
-        min(reading_hours.first_reading_at)
-        filter (where reading_hours.usage_hour_at >= touched.touched_end_at) as next_reading_at
+        least(
+            max(reading_hours.last_reading_at) filter (where reading_hours.usage_hour_at < touched.first_touched_hour_at),
+            arbitrary(touched.first_touched_hour_at)
+        ) - interval '{{ zero_run_hours }}' hour as widened_start_at,
+        greatest(
+            min(reading_hours.first_reading_at) filter (where reading_hours.usage_hour_at >= touched.touched_end_at),
+            arbitrary(touched.touched_end_at)
+        ) + interval '{{ zero_run_hours }}' hour as widened_end_at
     from touched
     left join reading_hours
         on touched.device_id = reading_hours.device_id and touched.reading_date = reading_hours.usage_date
     group by touched.device_id, touched.reading_date
+),
+
+window_edges as (
+    {#- A long gap can reach from before the widened window (or past it) further than the context
+        does, so the window runs from the meter's reading at or before its start to the one at or
+        after its end: the gap and both its readings are then in it. An hour's first (last)
+        reading stands in for its readings before (after) the edge. Null for the day's edge. #}
+    select
+        windows.device_id,
+        windows.reading_date,
+        max(
+            case
+                when reading_hours.last_reading_at <= windows.widened_start_at then reading_hours.last_reading_at
+                when reading_hours.first_reading_at <= windows.widened_start_at then reading_hours.first_reading_at
+            end
+        ) as window_start_reading_at,
+        min(
+            case
+                when reading_hours.first_reading_at >= windows.widened_end_at then reading_hours.first_reading_at
+                when reading_hours.last_reading_at >= windows.widened_end_at then reading_hours.last_reading_at
+            end
+        ) as window_end_reading_at
+    from windows
+    left join reading_hours
+        on windows.device_id = reading_hours.device_id and windows.reading_date = reading_hours.usage_date
+    group by windows.device_id, windows.reading_date
 ),
 
 aggregated as (
@@ -154,13 +171,11 @@ aggregated as (
         days.interval_seconds,
         days.last_reading_at,
         days.max_energy_kwh as day_max_energy_kwh,
-        windows.first_touched_hour_at,
-        windows.touched_end_at,
-        windows.previous_reading_at,
-        windows.next_reading_at
+        window_edges.window_start_reading_at,
+        window_edges.window_end_reading_at
     from {{ ref('int_device_days_aggregated') }} as days
-    inner join windows
-        on days.device_id = windows.device_id and days.reading_date = windows.reading_date
+    inner join window_edges
+        on days.device_id = window_edges.device_id and days.reading_date = window_edges.reading_date
     {%- if is_incremental() %}
         where days.reading_date in ({{ dates_relation(touched_dates, 'reading_date') }})
     {%- endif %}
@@ -191,10 +206,8 @@ day_bounds as (
         ) as day_end_at,
         aggregated.last_reading_at,
         aggregated.day_max_energy_kwh,
-        aggregated.first_touched_hour_at,
-        aggregated.touched_end_at,
-        aggregated.previous_reading_at,
-        aggregated.next_reading_at
+        aggregated.window_start_reading_at,
+        aggregated.window_end_reading_at
     from aggregated
     left join devices on aggregated.device_id = devices.device_id
 ),
@@ -212,16 +225,9 @@ bounds as (
                 coalesce({{ nearest_interval_end_s('to_unixtime(last_reading_at)', 'interval_seconds') }}, 0)
             )
         ) as grid_end_s,
-        {#- The intervals to re-validate: from the reading before the touched hours to the one
-            after them, widened by a zero run's length; to the day's edge where there is none. #}
-        case
-            when first_touched_hour_at is null or previous_reading_at is null then day_start_at
-            else least(previous_reading_at, first_touched_hour_at) - interval '{{ zero_run_hours }}' hour
-        end as window_start_at,
-        case
-            when touched_end_at is null or next_reading_at is null then day_end_at
-            else greatest(next_reading_at, touched_end_at) + interval '{{ zero_run_hours }}' hour
-        end as window_end_at
+        {#- The intervals to re-validate (window_edges), to the day's edge where it has none. #}
+        coalesce(window_start_reading_at, day_start_at) as window_start_at,
+        coalesce(window_end_reading_at, day_end_at) as window_end_at
     from day_bounds
 ),
 
@@ -445,6 +451,7 @@ gap_slots as (
         gaps.*,
         coalesce(gaps.register_gap_kwh >= -{{ var('vee_register_tolerance_kwh') }}, false) as is_register_counted,
         slots.interval_end_s,
+        devices.customer_segment,
         {#- The local hour a reading for this interval would count in (as in int_device_hours_aggregated). -#}
         hour(
             at_timezone(from_unixtime(slots.interval_end_s - 1), coalesce(devices.timezone, {{ utility_timezone() }}))
@@ -522,16 +529,39 @@ profiles as (
     group by long_gap_days.device_id, long_gap_days.reading_date, history.local_hour
 ),
 
+segment_profiles as (
+    {#- The fallback: the segment's energy and reading time in each local hour over the same days,
+        for the meter-days that can hold a long gap. #}
+    select
+        long_gap_days.device_id,
+        long_gap_days.reading_date,
+        history.local_hour,
+        sum(history.total_energy_kwh) as total_energy_kwh,
+        sum(history.reading_seconds) as reading_seconds
+    from long_gap_days
+    inner join devices on long_gap_days.device_id = devices.device_id
+    inner join {{ ref('int_segment_hours_aggregated') }} as history
+        on
+            devices.customer_segment = history.customer_segment
+            and history.usage_date >= long_gap_days.reading_date - interval '{{ profile_days }}' day
+            and long_gap_days.reading_date > history.usage_date
+            and (day_of_week(history.usage_date) >= 6) = (day_of_week(long_gap_days.reading_date) >= 6)
+    group by long_gap_days.device_id, long_gap_days.reading_date, history.local_hour
+),
+
 profiled as (
     select
         gap_slots.*,
         profiles.profile_kwh,
-        count(profiles.profile_kwh) over (
-            partition by gap_slots.device_id, gap_slots.reading_date, gap_slots.previous_end_s
-        ) = gap_slots.missing_count as is_profiled,
-        sum(profiles.profile_kwh) over (
-            partition by gap_slots.device_id, gap_slots.reading_date, gap_slots.previous_end_s
-        ) as profile_total_kwh
+        {#- The segment's mean energy per interval of this meter's length. #}
+        segment_profiles.total_energy_kwh * gap_slots.interval_seconds / segment_profiles.reading_seconds
+            as segment_profile_kwh,
+        count(profiles.profile_kwh) over gap = gap_slots.missing_count as is_profiled,
+        sum(profiles.profile_kwh) over gap as profile_total_kwh,
+        count(segment_profiles.reading_seconds) over gap = gap_slots.missing_count as is_segment_profiled,
+        sum(
+            segment_profiles.total_energy_kwh * gap_slots.interval_seconds / segment_profiles.reading_seconds
+        ) over gap as segment_profile_total_kwh
     from gap_slots
     left join profiles
         on
@@ -539,32 +569,55 @@ profiled as (
             and gap_slots.device_id = profiles.device_id
             and gap_slots.reading_date = profiles.reading_date
             and gap_slots.local_hour = profiles.local_hour
+    left join segment_profiles
+        on
+            gap_slots.is_long_gap
+            and gap_slots.device_id = segment_profiles.device_id
+            and gap_slots.reading_date = segment_profiles.reading_date
+            and gap_slots.local_hour = segment_profiles.local_hour
+    window gap as (partition by gap_slots.device_id, gap_slots.reading_date, gap_slots.previous_end_s)
+),
+
+methods as (
+    {#- A long gap follows the meter's own profile, else its segment's, else (with a register
+        count) the line; a short gap follows the line. #}
+    select
+        *,
+        case
+            when is_long_gap and is_profiled then if(is_register_counted, 'REGISTER_PROFILE', 'PROFILE')
+            when is_long_gap and is_segment_profiled
+                then if(is_register_counted, 'REGISTER_SEGMENT_PROFILE', 'SEGMENT_PROFILE')
+            when is_register_counted then 'REGISTER_SPLIT'
+            when not is_long_gap then 'LINEAR_INTERPOLATION'
+        end as estimation_method,
+        {#- What the line between the readings either side sums to over the gap. #}
+        missing_count * (previous_energy_kwh + next_energy_kwh) / 2 as line_total_kwh
+    from profiled
 ),
 
 estimates as (
+    {#- A register method takes its shape's share of what the register counted (an even share
+        when the shape sums to 0), so the gap sums to exactly that. #}
     select
         device_id,
         reading_date,
         interval_end_s,
-        case
-            when is_long_gap and is_profiled then if(is_register_counted, 'REGISTER_PROFILE', 'PROFILE')
-            when is_register_counted then 'REGISTER_SPLIT'
-            when not is_long_gap then 'LINEAR_INTERPOLATION'
-        end as estimation_method,
-        case
-            {#- The profile's shape, scaled so the gap sums to what the register counted. #}
-            when is_long_gap and is_profiled and is_register_counted and profile_total_kwh > 0
-                then greatest(register_gap_kwh, 0) * profile_kwh / profile_total_kwh
-            when is_long_gap and is_profiled and not is_register_counted then profile_kwh
-            {#- The line's shape, scaled so the gap sums to what the register counted (the line
-                sums to missing_count times its mean). #}
-            when is_register_counted and not (is_long_gap and is_profiled) and previous_energy_kwh + next_energy_kwh > 0
-                then greatest(register_gap_kwh, 0) * interpolated_kwh
-                    / (missing_count * (previous_energy_kwh + next_energy_kwh) / 2)
-            when is_register_counted then greatest(register_gap_kwh, 0) / missing_count
-            when not is_long_gap then interpolated_kwh
+        estimation_method,
+        case estimation_method
+            when 'REGISTER_PROFILE'
+                then greatest(register_gap_kwh, 0)
+                    * coalesce(profile_kwh / nullif(profile_total_kwh, 0), 1e0 / missing_count)
+            when 'REGISTER_SEGMENT_PROFILE'
+                then greatest(register_gap_kwh, 0)
+                    * coalesce(segment_profile_kwh / nullif(segment_profile_total_kwh, 0), 1e0 / missing_count)
+            when 'REGISTER_SPLIT'
+                then greatest(register_gap_kwh, 0)
+                    * coalesce(interpolated_kwh / nullif(line_total_kwh, 0), 1e0 / missing_count)
+            when 'PROFILE' then profile_kwh
+            when 'SEGMENT_PROFILE' then segment_profile_kwh
+            when 'LINEAR_INTERPOLATION' then interpolated_kwh
         end as estimated_energy_kwh
-    from profiled
+    from methods
 ),
 
 validated as (
