@@ -4,9 +4,10 @@
 -#}
 
 {#- The meter-days (device_id, reading_date) in device_intervals whose profile a batch changed:
-    later days within vee_profile_days, of the same day type, that miss more than the longest
-    interpolated gap (only they can hold a long gap), of a meter whose own hours changed, or of
-    a meter of a segment whose hours changed when a long gap of the day had no own profile.
+    later days within vee_profile_days that miss more than the longest interpolated gap (only
+    they can hold a long gap), of a meter whose own hours changed, or of a meter of a segment
+    whose hours changed when a long gap of the day had no own profile. Days of either day type:
+    a superset (re-validating a day is idempotent), which spares the holiday lookup here.
     `touched_dates` (sorted) bound the scan of device_intervals. -#}
 {% macro vee_profile_dependent_days(touched_dates, watermark) -%}
     {%- set profile_days = var('vee_profile_days') | int -%}
@@ -33,7 +34,6 @@
         {%- endif %}
                 and intervals.reading_date > changed.usage_date
                 and intervals.reading_date <= changed.usage_date + interval '{{ profile_days }}' day
-                and (day_of_week(intervals.reading_date) >= 6) = (day_of_week(changed.usage_date) >= 6)
         where
             intervals.reading_count = 0
             and intervals.interval_end_at >= timestamp '{{ touched_dates[0] }} 00:00:00 UTC'
@@ -61,4 +61,10 @@
             ('{{ row[0] | replace("'", "''") }}', date '{{ row[1] }}'){{ ',' if not loop.last }}
         {%- endfor %}
     {%- endif -%}
+{%- endmacro %}
+
+{#- A rest day for the VEE profiles: Saturday, Sunday, or a public holiday (`holiday_dates`: an
+    array of the meter's country's holiday dates, null without any). -#}
+{% macro is_rest_day(date_sql, holiday_dates_sql) -%}
+    (day_of_week({{ date_sql }}) >= 6 or coalesce(contains({{ holiday_dates_sql }}, {{ date_sql }}), false))
 {%- endmacro %}

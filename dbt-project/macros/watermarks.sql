@@ -47,6 +47,14 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Appends to `into` the distinct values of `date_sql` (a date column or expression) over the
+    rows of `upstream` written after `watermark`: the periods a run recomputes. -#}
+{% macro collect_new_dates(upstream, date_sql, watermark, into) -%}
+    {%- do collect_dates(
+        "select distinct " ~ date_sql ~ " from " ~ upstream ~ " where batch_id > " ~ watermark, into
+    ) -%}
+{%- endmacro %}
+
 {#- A VALUES relation of dates with column `column_name`, or an empty relation. -#}
 {% macro dates_relation(dates, column_name) -%}
     {%- if dates | length == 0 -%}

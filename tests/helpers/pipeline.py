@@ -374,6 +374,13 @@ def _reading_at(text: str) -> datetime | None:
         return None
 
 
+def message_reading_at(text: str) -> datetime:
+    """The reading time (UTC) of a well-formed telemetry message."""
+    reading_at = _reading_at(json.loads(text)["timestamp"])
+    assert reading_at is not None, text
+    return reading_at
+
+
 def _field_problem(doc: dict, metrics: dict, values: dict) -> str | None:
     """MISSING_FIELD or WRONG_TYPE for the fields' presence and JSON types."""
     if any(v is None for v in values.values()):
@@ -893,7 +900,8 @@ def assert_matches_oracle(s: State) -> Expected:
     assert math.isclose(billed_total, energy_total, abs_tol=1e-6)
 
     intervals = expected_intervals(expected)
-    estimates = expected_estimates(expected, intervals, p.device_zones(), p.device_segments(), p.settings.timezone)
+    estimates = expected_estimates(expected, intervals, p.device_zones(), p.device_segments(),
+                                   load_master_data(p.settings).holidays, p.settings.timezone)
     assert_hours_and_bills_match(p, expected, s.device_customers, estimates)
     assert_intervals_match(p, expected, intervals, estimates)
     assert_estimated_energy_matches(p, expected, estimates, s.device_customers)
@@ -1005,9 +1013,10 @@ def expected_intervals(expected: Expected) -> dict[tuple[str, datetime], Interva
 
 
 def _profile_lookup(expected: Expected, zones: dict[str, str], default_zone: str, segments: dict[str, str],
-                    profile_days: int) -> Callable[[str, datetime, timedelta, bool], float | None]:
+                    holidays: set, profile_days: int) -> Callable[[str, datetime, timedelta, bool], float | None]:
     """(device_id, interval end, interval, is_segment) -> the meter's profile value in the local
-    hour holding end - 1 s, over its days of the same day type (weekday or weekend) in the
+    hour holding end - 1 s, over its days of the same day type (working day, or rest day:
+    Saturday, Sunday or a public holiday of its zone's country in `holidays`) in the
     `profile_days` before: its own mean kWh per reading; or (is_segment) the energy of its
     segment's meters in that hour over those days per second of reading, times the interval.
     None without any."""
@@ -1024,10 +1033,15 @@ def _profile_lookup(expected: Expected, zones: dict[str, str], default_zone: str
             hour[1] += (reading["interval_minutes"] or 15) * 60
 
     def profile(device_id: str, end: datetime, step: timedelta, is_segment: bool) -> float | None:
-        local = (end - timedelta(seconds=1)).astimezone(ZoneInfo(zones.get(device_id, default_zone)))
-        is_weekend = local.isoweekday() >= 6
+        zone = zones.get(device_id, default_zone)
+        local = (end - timedelta(seconds=1)).astimezone(ZoneInfo(zone))
+        country = calendar.ZONE_COUNTRIES.get(zone)
+
+        def is_rest_day(day: date) -> bool:
+            return day.isoweekday() >= 6 or (country, day) in holidays
+
         days = [day for day in (local.date() - timedelta(days=n) for n in range(1, profile_days + 1))
-                if (day.isoweekday() >= 6) == is_weekend]
+                if is_rest_day(day) == is_rest_day(local.date())]
         owner, hours = (segments.get(device_id), pooled) if is_segment else (device_id, own)
         history = [hours[key] for key in ((owner, day, local.hour) for day in days) if key in hours]
         if not history:
@@ -1050,7 +1064,8 @@ def _gap_shape(profile: Callable[[str, datetime, timedelta, bool], float | None]
 
 
 def expected_estimates(expected: Expected, intervals: dict[tuple[str, datetime], IntervalReading],
-                       zones: dict[str, str], segments: dict[str, str], default_zone: str = "Europe/Berlin",
+                       zones: dict[str, str], segments: dict[str, str], holidays: set,
+                       default_zone: str = "Europe/Berlin",
                        max_gap: timedelta = timedelta(hours=3), profile_days: int = 28,
                        register_tolerance_kwh: float = 0.01) -> dict[tuple[str, datetime], tuple[str, float]]:
     """(device_id, interval end) -> (estimation method, kWh) for every interval of a gap between
@@ -1058,12 +1073,13 @@ def expected_estimates(expected: Expected, intervals: dict[tuple[str, datetime],
     (vee_estimation_max_gap_hours): the register's count over the gap split along the straight
     line between the two readings, else the line. Longer, with all its intervals on one local day:
     the meter's profile (its mean kWh per reading in each local hour over its days of the same
-    day type in the `profile_days` before) where it has every hour of the gap, else its
-    segment's (`segments`: device -> customer segment) where that has, scaled to the register's
-    count if there is one; else, with a register count, the line's split; else no estimate."""
+    day type in the `profile_days` before; `holidays`: (country, date)) where it has every hour
+    of the gap, else its segment's (`segments`: device -> customer segment) where that has,
+    scaled to the register's count if there is one; else, with a register count, the line's
+    split; else no estimate."""
     steps = {device_id: timedelta(minutes=reading["interval_minutes"] or 15)
              for (device_id, _), (_, _, reading) in expected.readings.items()}
-    profile = _profile_lookup(expected, zones, default_zone, segments, profile_days)
+    profile = _profile_lookup(expected, zones, default_zone, segments, holidays, profile_days)
 
     def day_of(device_id: str, end: datetime) -> date:
         return local_day(end, zones.get(device_id, default_zone))

@@ -16,7 +16,11 @@ tests of this module, in order:
 from __future__ import annotations
 
 import json
+import math
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from itertools import combinations
+from statistics import fmean
 from zoneinfo import ZoneInfo
 
 import psycopg2
@@ -30,6 +34,7 @@ from tests.helpers.pipeline import (
     generate_backfill,
     generate_local_days,
     isolated_state,
+    message_reading_at,
     month_published,
     produce,
     restated_change,
@@ -119,12 +124,9 @@ def test_a_reading_just_after_midnight_alone_in_its_batch_fills_the_day_before(s
     midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), ZoneInfo(zone)).astimezone(UTC)
     readings = generate_local_days([(device_id, customer_id, zone)], [day, day + timedelta(days=1)], seed=12)
 
-    def stamped_at(text: str) -> datetime:
-        return datetime.strptime(json.loads(text)["timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-    state.send([(key, text) for key, text in readings if stamped_at(text) < midnight])
+    state.send([(key, text) for key, text in readings if message_reading_at(text) < midnight])
     p.catch_up()
-    late = json.loads(next(text for _, text in readings if stamped_at(text) > midnight))
+    late = json.loads(next(text for _, text in readings if message_reading_at(text) > midnight))
     late["timestamp"] = (midnight + timedelta(minutes=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
     state.send([(device_id, json.dumps(late))])
     p.catch_up()
@@ -149,8 +151,7 @@ def test_a_long_gaps_estimate_survives_the_next_batch(state):
     readings = generate_local_days([(device_id, customer_id, str(zone))], [day], seed=15)
 
     def local_hours(text: str) -> float:
-        at = datetime.strptime(json.loads(text)["timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        return (at - midnight).total_seconds() / 3600
+        return (message_reading_at(text) - midnight).total_seconds() / 3600
 
     # The dropout is 08:15 to 14:00 local; the first batch ends at 15:00, the next one fills hours
     # 15 and 16, whose window (2 h before the reading before them) starts at 13:00.
@@ -181,12 +182,9 @@ def test_late_readings_for_a_published_day_are_restated_and_today_is_not(state):
     readings = generate_local_days([(device_id, customer_id, str(zone))], [past, today], seed=14)
     now = datetime.now(UTC)
 
-    def stamped_at(text: str) -> datetime:
-        return datetime.strptime(json.loads(text)["timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
     def past_hours(text: str) -> float:
         # Hours from the past day's local midnight to the end of the interval the reading closes.
-        at = stamped_at(text)
+        at = message_reading_at(text)
         if (at - timedelta(seconds=1)).astimezone(zone).date() != past:
             return -1
         return (at - datetime(past.year, past.month, past.day, tzinfo=zone)).total_seconds() / 3600
@@ -194,8 +192,8 @@ def test_late_readings_for_a_published_day_are_restated_and_today_is_not(state):
     # The past day's last 6 hours (a gap with no reading after it, so not estimated), and the last
     # 2 hours of today, come later.
     held = [(k, t) for k, t in readings if past_hours(t) > 18]
-    today_later = [(k, t) for k, t in readings if now - timedelta(hours=2) < stamped_at(t) <= now]
-    first = [(k, t) for k, t in readings if (k, t) not in held and (k, t) not in today_later and stamped_at(t) <= now]
+    today_later = [(k, t) for k, t in readings if now - timedelta(hours=2) < message_reading_at(t) <= now]
+    first = [(k, t) for k, t in readings if (k, t) not in held and (k, t) not in today_later and message_reading_at(t) <= now]
     state.send(first)
     p.catch_up()
     logged_before = p.restatement_rows()
@@ -224,3 +222,44 @@ def test_late_readings_for_a_published_day_are_restated_and_today_is_not(state):
         assert abs(restated_change(logged, mart, "energy_kwh") - held_kwh) < 1e-9, mart
     if today_later and today in before:
         assert after[today] > before[today], "today's numbers changed, and that is no restatement"
+
+
+def test_a_new_meters_long_gap_follows_its_segments_profile(state):
+    """A meter with no history of its own estimates a 6-hour dropout from its segment's profile:
+    here one other meter of the segment, a week earlier (the same day type). The estimate keeps
+    that meter's shape per local hour and sums to what the newcomer's register counted."""
+    p = state.pipeline
+    segments = p.device_segments()
+    zones = {device_id: ZoneInfo(zone) for device_id, zone in p.device_zones().items()}
+    veteran, newcomer = next(
+        (a, b) for a, b in combinations(first_devices(state.device_customers, 10)[6:], 2)
+        if segments.get(a[0]) is not None and segments.get(a[0]) == segments.get(b[0]))
+    veteran_zone, zone = (zones.get(device_id, ZoneInfo("Europe/Berlin")) for device_id, _ in (veteran, newcomer))
+    # Long before the module's other days, so no other meter of the segment has a profile here.
+    day = FIRST_DAY - timedelta(days=40)
+    history = generate_local_days([(*veteran, str(veteran_zone))], [day - timedelta(days=7)], seed=16)
+    midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
+    readings = generate_local_days([(*newcomer, str(zone))], [day], seed=17)
+    dropout = [(k, t) for k, t in readings if 8 < (message_reading_at(t) - midnight).total_seconds() / 3600 <= 14]
+    state.send(history)
+    p.catch_up()
+    state.send([(k, t) for k, t in readings if (k, t) not in dropout])
+    p.catch_up()
+    assert_matches_oracle(state)
+
+    gap = p.query(
+        f"select interval_end_at, estimation_method, energy_kwh from iceberg.{p.marts}.device_intervals "
+        f"where device_id = '{newcomer[0]}' and reading_date = date '{day}' and reading_count = 0")
+    assert len(gap) == len(dropout) and {method for _, method, _ in gap} == {"REGISTER_SEGMENT_PROFILE"}, gap
+    dropout_kwh = sum(json.loads(t)["metrics"]["energy_kwh"] for _, t in dropout)
+    assert math.isclose(sum(kwh for *_, kwh in gap), dropout_kwh, abs_tol=1e-9)
+
+    def local_hour(end: datetime, tz: ZoneInfo) -> int:
+        return (end - timedelta(seconds=1)).astimezone(tz).hour
+
+    # Each estimate is the veteran's mean energy per reading in the same local hour, times one factor.
+    hourly = defaultdict(list)
+    for _, text in history:
+        hourly[local_hour(message_reading_at(text), veteran_zone)].append(json.loads(text)["metrics"]["energy_kwh"])
+    factors = [kwh / fmean(hourly[local_hour(end, zone)]) for end, _, kwh in gap]
+    assert max(factors) - min(factors) < 1e-9 * max(factors), factors

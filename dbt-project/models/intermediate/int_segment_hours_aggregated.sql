@@ -13,11 +13,9 @@
 ) }}
 
 {%- if is_incremental() -%}
-    {%- set watermark = stored_max_batch_id(this) -%}
     {%- set touched_dates = [] -%}
-    {%- do collect_dates(
-        "select distinct usage_date from " ~ ref('int_device_hours_aggregated') ~ " where batch_id > " ~ watermark,
-        touched_dates
+    {%- do collect_new_dates(
+        ref('int_device_hours_aggregated'), 'usage_date', stored_max_batch_id(this), touched_dates
     ) -%}
 {%- endif %}
 

@@ -23,14 +23,8 @@
 {%- if is_incremental() -%}
     {%- set watermark = stored_max_batch_id(this) -%}
     {%- set touched_dates = [] -%}
-    {%- do collect_dates(
-        "select distinct usage_date from " ~ ref('customer_usage_hourly') ~ " where batch_id > " ~ watermark,
-        touched_dates
-    ) -%}
-    {%- do collect_dates(
-        "select distinct reading_date from " ~ ref('device_intervals') ~ " where batch_id > " ~ watermark,
-        touched_dates
-    ) -%}
+    {%- do collect_new_dates(ref('customer_usage_hourly'), 'usage_date', watermark, touched_dates) -%}
+    {%- do collect_new_dates(ref('device_intervals'), 'reading_date', watermark, touched_dates) -%}
 {%- endif %}
 
 with

@@ -12,10 +12,8 @@
 {%- if is_incremental() -%}
     {%- set watermark = stored_max_batch_id(this) -%}
     {%- set touched_months = [] -%}
-    {%- do collect_dates(
-        "select distinct date_trunc('month', billing_date) from " ~ ref('customer_billing_daily')
-        ~ " where batch_id > " ~ watermark,
-        touched_months
+    {%- do collect_new_dates(
+        ref('customer_billing_daily'), "date_trunc('month', billing_date)", watermark, touched_months
     ) -%}
 {%- endif %}
 

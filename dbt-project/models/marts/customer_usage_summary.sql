@@ -11,10 +11,8 @@
 {%- if is_incremental() -%}
     {%- set watermark = stored_max_batch_id(this) -%}
     {%- set touched_dates = [] -%}
-    {%- for source in [ref('device_health'), ref('device_intervals')] -%}
-        {%- do collect_dates(
-            "select distinct reading_date from " ~ source ~ " where batch_id > " ~ watermark, touched_dates
-        ) -%}
+    {%- for upstream in [ref('device_health'), ref('device_intervals')] -%}
+        {%- do collect_new_dates(upstream, 'reading_date', watermark, touched_dates) -%}
     {%- endfor -%}
 {%- endif %}
 

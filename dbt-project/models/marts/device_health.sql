@@ -17,10 +17,8 @@
 {%- set interval_minutes = var('expected_reading_interval_minutes') | int -%}
 {%- if is_incremental() -%}
     {%- set touched_dates = [] -%}
-    {%- do collect_dates(
-        "select distinct reading_date from " ~ ref('int_device_days_aggregated')
-        ~ " where batch_id > " ~ stored_max_batch_id(this),
-        touched_dates
+    {%- do collect_new_dates(
+        ref('int_device_days_aggregated'), 'reading_date', stored_max_batch_id(this), touched_dates
     ) -%}
 {%- endif %}
 

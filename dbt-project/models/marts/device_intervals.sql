@@ -19,8 +19,8 @@
     follows the batch's hours, not the fleet's days. The rules that look past one interval read bounded context only:
     readings up to vee_context_hours either side of the window, and the meter's daily maxima of
     the vee_spike_reference_days before the day, and, for a long gap, the meter's hours (else its
-    segment's) of the vee_profile_days before it. A batch that changes a meter's hours also
-    re-validates that meter's later days of the same day type, within vee_profile_days, that miss
+    segment's) of the same day type in the vee_profile_days before it. A batch that changes a
+    meter's hours also re-validates that meter's later days within vee_profile_days that miss
     more than vee_estimation_max_gap_hours, and the same days of its segment's meters whose long
     gaps no own profile estimated: their profile estimates read the changed hours.
 -#}
@@ -186,8 +186,17 @@ devices as (
         device_id,
         customer_id,
         customer_segment,
-        timezone
+        timezone,
+        country_code
     from {{ ref('int_devices_located') }}
+),
+
+country_holidays as (
+    select
+        country_code,
+        array_agg(holiday_date) as holiday_dates
+    from {{ ref('stg_public_holidays') }}
+    group by country_code
 ),
 
 day_bounds as (
@@ -452,6 +461,7 @@ gap_slots as (
         coalesce(gaps.register_gap_kwh >= -{{ var('vee_register_tolerance_kwh') }}, false) as is_register_counted,
         slots.interval_end_s,
         devices.customer_segment,
+        devices.country_code,
         {#- The local hour a reading for this interval would count in (as in int_device_hours_aggregated). -#}
         hour(
             at_timezone(from_unixtime(slots.interval_end_s - 1), coalesce(devices.timezone, {{ utility_timezone() }}))
@@ -505,48 +515,72 @@ long_gap_days as (
         )
 ),
 
-profiles as (
-    {#- For a day that can hold a long gap, the meter's mean energy per reading in each local hour
-        over its days of the same day type (weekday, or Saturday and Sunday) in the vee_profile_days before. #}
+profile_dates as (
+    {#- For each meter-day that can hold a long gap, its days of the same day type in the
+        vee_profile_days before: working days, or rest days (Saturday, Sunday and the public
+        holidays of the meter's country). #}
     select
         long_gap_days.device_id,
         long_gap_days.reading_date,
+        devices.customer_segment,
+        devices.country_code,
+        earlier.profile_date
+    from long_gap_days
+    left join devices on long_gap_days.device_id = devices.device_id
+    left join country_holidays on devices.country_code = country_holidays.country_code
+    cross join
+        unnest(
+            sequence(
+                long_gap_days.reading_date - interval '{{ profile_days }}' day,
+                long_gap_days.reading_date - interval '1' day
+            )
+        ) as earlier (profile_date)
+    where
+        {{ is_rest_day('earlier.profile_date', 'country_holidays.holiday_dates') }}
+        = {{ is_rest_day('long_gap_days.reading_date', 'country_holidays.holiday_dates') }}
+),
+
+profiles as (
+    {#- The meter's mean energy per reading in each local hour over its profile dates. #}
+    select
+        profile_dates.device_id,
+        profile_dates.reading_date,
         history.local_hour,
         sum(history.total_energy_kwh) / sum(history.reading_count) as profile_kwh
-    from long_gap_days
+    from profile_dates
     inner join {{ ref('int_device_hours_aggregated') }} as history
-        on
-            long_gap_days.device_id = history.device_id
-            and history.usage_date >= long_gap_days.reading_date - interval '{{ profile_days }}' day
-            and long_gap_days.reading_date > history.usage_date
-            and (day_of_week(history.usage_date) >= 6) = (day_of_week(long_gap_days.reading_date) >= 6)
+        on profile_dates.device_id = history.device_id and profile_dates.profile_date = history.usage_date
     where
         history.reading_count > 0
         {%- if is_incremental() %}
             and history.usage_hour_at >= timestamp '{{ touched_dates[0] if touched_dates else "1970-01-01" }} 00:00:00 UTC'
             - interval '{{ profile_days + 1 }}' day
         {%- endif %}
-    group by long_gap_days.device_id, long_gap_days.reading_date, history.local_hour
+    group by profile_dates.device_id, profile_dates.reading_date, history.local_hour
 ),
 
 segment_profiles as (
-    {#- The fallback: the segment's energy and reading time in each local hour over the same days,
-        for the meter-days that can hold a long gap. #}
+    {#- The fallback: the segment's energy per second of reading in each local hour over the same
+        dates (chosen by the calendar of the gap meter's country). #}
     select
-        long_gap_days.device_id,
-        long_gap_days.reading_date,
+        segment_dates.customer_segment,
+        segment_dates.country_code,
+        segment_dates.reading_date,
         history.local_hour,
-        sum(history.total_energy_kwh) as total_energy_kwh,
-        sum(history.reading_seconds) as reading_seconds
-    from long_gap_days
-    inner join devices on long_gap_days.device_id = devices.device_id
+        sum(history.total_energy_kwh) / sum(history.reading_seconds) as energy_kwh_per_second
+    from (
+        select distinct
+            customer_segment,
+            country_code,
+            reading_date,
+            profile_date
+        from profile_dates
+    ) as segment_dates
     inner join {{ ref('int_segment_hours_aggregated') }} as history
         on
-            devices.customer_segment = history.customer_segment
-            and history.usage_date >= long_gap_days.reading_date - interval '{{ profile_days }}' day
-            and long_gap_days.reading_date > history.usage_date
-            and (day_of_week(history.usage_date) >= 6) = (day_of_week(long_gap_days.reading_date) >= 6)
-    group by long_gap_days.device_id, long_gap_days.reading_date, history.local_hour
+            segment_dates.customer_segment = history.customer_segment
+            and segment_dates.profile_date = history.usage_date
+    group by segment_dates.customer_segment, segment_dates.country_code, segment_dates.reading_date, history.local_hour
 ),
 
 profiled as (
@@ -554,14 +588,11 @@ profiled as (
         gap_slots.*,
         profiles.profile_kwh,
         {#- The segment's mean energy per interval of this meter's length. #}
-        segment_profiles.total_energy_kwh * gap_slots.interval_seconds / segment_profiles.reading_seconds
-            as segment_profile_kwh,
+        segment_profiles.energy_kwh_per_second * gap_slots.interval_seconds as segment_profile_kwh,
         count(profiles.profile_kwh) over gap = gap_slots.missing_count as is_profiled,
         sum(profiles.profile_kwh) over gap as profile_total_kwh,
-        count(segment_profiles.reading_seconds) over gap = gap_slots.missing_count as is_segment_profiled,
-        sum(
-            segment_profiles.total_energy_kwh * gap_slots.interval_seconds / segment_profiles.reading_seconds
-        ) over gap as segment_profile_total_kwh
+        count(segment_profiles.energy_kwh_per_second) over gap = gap_slots.missing_count as is_segment_profiled,
+        sum(segment_profiles.energy_kwh_per_second) over gap * gap_slots.interval_seconds as segment_profile_total_kwh
     from gap_slots
     left join profiles
         on
@@ -572,7 +603,8 @@ profiled as (
     left join segment_profiles
         on
             gap_slots.is_long_gap
-            and gap_slots.device_id = segment_profiles.device_id
+            and gap_slots.customer_segment = segment_profiles.customer_segment
+            and gap_slots.country_code is not distinct from segment_profiles.country_code
             and gap_slots.reading_date = segment_profiles.reading_date
             and gap_slots.local_hour = segment_profiles.local_hour
     window gap as (partition by gap_slots.device_id, gap_slots.reading_date, gap_slots.previous_end_s)

@@ -1,4 +1,4 @@
-{#- Each meter with its customer and the zone its days are read in (a view). -#}
+{#- Each meter with its customer, the zone its days are read in and that zone's holiday country (a view). -#}
 select
     devices.device_id,
     devices.customer_id,
@@ -7,6 +7,9 @@ select
     customers.customer_segment,
     customers.region,
     customers.tariff_id,
-    {{ customer_timezone('customers.timezone') }} as timezone
+    {{ customer_timezone('customers.timezone') }} as timezone,
+    timezone_countries.country_code
 from {{ ref('stg_devices') }} as devices
 left join {{ ref('stg_customers') }} as customers on devices.customer_id = customers.customer_id
+left join {{ ref('stg_timezone_countries') }} as timezone_countries
+    on {{ customer_timezone('customers.timezone') }} = timezone_countries.timezone
