@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import psycopg2
 import pytest
 
+from smartmeter import calendar
 from tests.helpers.pipeline import (
     FAULT_LOG_TEST_TOPIC,
     TELEMETRY_TEST_TOPIC,
@@ -34,6 +35,7 @@ from tests.helpers.pipeline import (
     generate_backfill,
     generate_local_days,
     isolated_state,
+    load_master_data,
     message_reading_at,
     month_published,
     produce,
@@ -235,8 +237,12 @@ def test_a_new_meters_long_gap_follows_its_segments_profile(state):
         (a, b) for a, b in combinations(first_devices(state.device_customers, 10)[6:], 2)
         if segments.get(a[0]) is not None and segments.get(a[0]) == segments.get(b[0]))
     veteran_zone, zone = (zones.get(device_id, ZoneInfo("Europe/Berlin")) for device_id, _ in (veteran, newcomer))
-    # Long before the module's other days, so no other meter of the segment has a profile here.
-    day = FIRST_DAY - timedelta(days=40)
+    # Long before the module's other days, so no other meter of the segment has a profile here;
+    # neither it nor a week before a public holiday, so both have the same day type.
+    holidays = load_master_data(p.settings).holidays
+    country = calendar.ZONE_COUNTRIES.get(str(zone))
+    day = next(day for day in (FIRST_DAY - timedelta(days=40 + n) for n in range(30))
+               if not {(country, day), (country, day - timedelta(days=7))} & holidays)
     history = generate_local_days([(*veteran, str(veteran_zone))], [day - timedelta(days=7)], seed=16)
     midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
     readings = generate_local_days([(*newcomer, str(zone))], [day], seed=17)
