@@ -74,12 +74,13 @@
     {%- endfor %}
 {%- endmacro %}
 
-{#- Classify a JSON value: missing (absent or null), string, number or other. -#}
+{#- Classify a JSON value: missing (absent or null), string, number, boolean or other. -#}
 {% macro json_kind(json_expr) -%}
     case
         when {{ json_expr }} is null or json_format({{ json_expr }}) = 'null' then 'missing'
         when substr(json_format({{ json_expr }}), 1, 1) = '"' then 'string'
         when regexp_like(json_format({{ json_expr }}), '^-?[0-9]') then 'number'
+        when json_format({{ json_expr }}) in ('true', 'false') then 'boolean'
         else 'other'
     end
 {%- endmacro %}

@@ -58,6 +58,14 @@
         ~ "and DBT_INTERNAL_SOURCE.kafka_offset < DBT_INTERNAL_DEST.kafka_offset)") }}
 {%- endmacro %}
 
+{#- A telemetry copy replaces the stored reading when it is a correction (each one lands after
+    the stored copy), or when neither is one and it has lower Kafka coordinates. Rows stored
+    before is_correction existed have it null: not a correction. -#}
+{% macro reading_copy_wins() -%}
+    {{ return("DBT_INTERNAL_SOURCE.is_correction or (not coalesce(DBT_INTERNAL_DEST.is_correction, false) and ("
+        ~ lowest_copy_wins() ~ "))") }}
+{%- endmacro %}
+
 {#- Pre-hook for models that became tables: an older install has a view of that name, which
     CREATE OR REPLACE TABLE cannot replace. -#}
 {% macro drop_if_view(relation) -%}

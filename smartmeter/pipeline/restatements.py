@@ -14,8 +14,9 @@ values and the reason, found from the customer's usage over the period:
 
 - ESTIMATE_REPLACED: less of it is estimated than before: actual readings replaced estimates;
 - LATE_DATA: otherwise its actual or estimated energy changed: readings arrived late;
-- CORRECTION: its energy did not change, yet the value did (a tariff, holiday or meter
-  assignment changed, and the period was recomputed).
+- CORRECTION: a reading of the period was corrected (a message with `"is_correction": true`
+  replaced it in stg_telemetry_raw), or its energy did not change, yet the value did (a tariff,
+  holiday or meter assignment changed, and the period was recomputed).
 
 The rows are written with a MERGE keyed on the published snapshot, so a run killed after writing
 them and before moving the checkpoint writes the same rows again, not twice.
@@ -207,8 +208,28 @@ class RestatementLog:
         new_values = ", ".join(f"new.{m}" for m in mart.measures)
         names = ", ".join(f"'{m}'" for m in mart.measures)
         on = " and ".join(f"old.{k} = new.{k}" for k in keys)
+        staging = f'iceberg."{self.settings.schema("staging")}"'
         return f"""
             with
+            customers as (
+                select customer_id, timezone from {staging}.stg_customers
+            ),
+            corrected as (
+                -- customer-periods with a reading corrected since publication; a reading counts
+                -- on the local day of the interval it closes
+                select distinct
+                    devices.customer_id,
+                    date_trunc('{unit}', date(
+                        at_timezone(readings.reading_at - interval '1' second, coalesce(customers.timezone, 'UTC'))
+                    )) as period_date
+                from {staging}.stg_telemetry_raw as readings
+                inner join {staging}.stg_devices as devices on readings.device_id = devices.device_id
+                left join customers on devices.customer_id = customers.customer_id
+                where readings.is_correction and readings.batch_id > {since.run_id}
+                    and readings.reading_at >= with_timezone(cast(date '{min(days)}' - interval '1' day as timestamp), 'UTC')
+                    and readings.reading_at
+                        < with_timezone(cast(date '{max(days)}' + interval '1' {unit} + interval '2' day as timestamp), 'UTC')
+            ),
             touched as (
                 select distinct customer_id, {date} as period_date from {table} for version as of {now}
                 where batch_id > {since.run_id} and {date} in ({_sql_list(days)})
@@ -222,6 +243,7 @@ class RestatementLog:
                     coalesce(usage_new.customer_id, usage_old.customer_id) as customer_id,
                     coalesce(usage_new.period_date, usage_old.period_date) as period_date,
                     case
+                        when corrected.customer_id is not null then '{CORRECTION}'
                         when coalesce(usage_new.estimated_energy_kwh, 0)
                             < coalesce(usage_old.estimated_energy_kwh, 0) - {TOLERANCE} then '{ESTIMATE_REPLACED}'
                         when abs(coalesce(usage_new.total_energy_kwh, 0) - coalesce(usage_old.total_energy_kwh, 0))
@@ -234,6 +256,9 @@ class RestatementLog:
                 from usage_old
                 full outer join usage_new
                     on usage_old.customer_id = usage_new.customer_id and usage_old.period_date = usage_new.period_date
+                left join corrected
+                    on coalesce(usage_new.customer_id, usage_old.customer_id) = corrected.customer_id
+                    and coalesce(usage_new.period_date, usage_old.period_date) = corrected.period_date
             ),
             pairs as (
                 select
@@ -247,9 +272,6 @@ class RestatementLog:
                 left join new on {on}
                 cross join unnest(array[{names}], array[{old_values}], array[{new_values}])
                     as measure (measure_name, old_value, new_value)
-            ),
-            customers as (
-                select customer_id, timezone from iceberg."{self.settings.schema('staging')}".stg_customers
             )
             select
                 {run_id} as batch_id,

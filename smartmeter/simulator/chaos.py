@@ -16,6 +16,8 @@ genuine reading, so the clean data stays complete and every reject is countable:
   battery outside 0-100 %.
 - missing_field: an extra copy without one required field.
 - unknown_device: an extra copy from a device id that is not in master data (MTR-99xxxx).
+- correction: the reading is sent with a wrong energy, and the right one follows with
+  `"is_correction": true` as late as a late reading (or when the run ends).
 
 Fault logs get garbage lines (cut inside the header) at the malformed rate.
 """
@@ -56,6 +58,7 @@ class ChaosRates:
     out_of_range: float = 0.0
     missing_field: float = 0.0
     unknown_device: float = 0.0
+    correction: float = 0.0
 
     @classmethod
     def defaults(cls) -> ChaosRates:
@@ -129,16 +132,22 @@ class TelemetryChaos:
                 append(message)
                 self._resend.append(message)
             elif kind == "late":
-                # Arrives on a later calendar day than its own timestamp, local or UTC.
-                release_at = now_at + _LATE_MIN_DELAY_S + self._rng.randrange(_LATE_EXTRA_DELAY_S)
-                self._held_sequence += 1
-                heapq.heappush(self._held, (release_at, self._held_sequence, message))
+                self._hold(message, now_at)
+            elif kind == "correction":
+                append(self._miscounted(message))
+                self._hold(self._corrected(message), now_at)
             elif kind == "clock_skew":
                 append(self._skewed(message))
             else:
                 append(message)
                 append(getattr(self, f"_{kind}")(message))
         return out
+
+    def _hold(self, message: Message, now_at: int) -> None:
+        """Send `message` on a later calendar day than its own timestamp, local or UTC."""
+        release_at = now_at + _LATE_MIN_DELAY_S + self._rng.randrange(_LATE_EXTRA_DELAY_S)
+        self._held_sequence += 1
+        heapq.heappush(self._held, (release_at, self._held_sequence, message))
 
     def drain(self) -> list[Message]:
         """Everything still held back; sent when the run ends."""
@@ -166,6 +175,16 @@ class TelemetryChaos:
         shift_s = self._rng.choice((-1, 1)) * self._rng.randint(60, 300)
         document["timestamp"] = format_timestamp(_parse_timestamp(document["timestamp"]) + shift_s)
         return message[0], encode_document(document)
+
+    def _miscounted(self, message: Message) -> Message:
+        document = json.loads(message[1])
+        metrics = document["metrics"]
+        metrics["energy_kwh"] = round(metrics["energy_kwh"] * self._rng.uniform(1.5, 3) + 0.01, 3)
+        return message[0], encode_document(document)
+
+    @staticmethod
+    def _corrected(message: Message) -> Message:
+        return message[0], encode_document({**json.loads(message[1]), "is_correction": True})
 
     def _future(self, message: Message) -> Message:
         document = json.loads(message[1])

@@ -258,7 +258,9 @@ def fault_line(dialect: str, device_id: str, at: datetime, code: str) -> str:
 def generate_backfill(devices: Sequence[tuple[str, str]], first_day: date, days: int, seed: int,
                       interval_minutes: int = 15, chaos_rate: float = 0.01,
                       late_device: str | None = None, late_day: date | None = None) -> Backfill:
-    """Readings every `interval_minutes` for each (device_id, customer_id), with chaos.
+    """Readings every `interval_minutes` for each (device_id, customer_id), with chaos. A reading
+    that chaos corrects is sent with a wrong energy, and again with the right one and
+    `"is_correction": true` after all the other readings.
 
     Readings of `late_device` on `late_day` between 10:00 and 12:00 UTC are held back in
     `held_back` (to be sent later as late data), and its readings of the next day between 08:00
@@ -268,7 +270,8 @@ def generate_backfill(devices: Sequence[tuple[str, str]], first_day: date, days:
     rng = random.Random(seed)
     out = Backfill()
     kinds = ["duplicate", "malformed", "missing_field", "wrong_type", "out_of_range", "unknown_device",
-             "future", "clock_skew", "offset_zone"]
+             "future", "clock_skew", "offset_zone", "correction"]
+    corrections = []
     registers = {device_id: rng.uniform(1000, 5000) for device_id, _ in devices}
     steps = days * 24 * 60 // interval_minutes
     start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
@@ -291,6 +294,13 @@ def generate_backfill(devices: Sequence[tuple[str, str]], first_day: date, days:
                     doc["timestamp"] = skewed.strftime("%Y-%m-%dT%H:%M:%SZ")
                     out.telemetry.append((device_id, json.dumps(doc)))
                     continue
+                if kind == "correction":
+                    # Sent wrong now; the right value follows as a correction after everything else.
+                    wrong = json.loads(text)
+                    wrong["metrics"]["energy_kwh"] = round(doc["metrics"]["energy_kwh"] * rng.uniform(1.5, 3), 3)
+                    out.telemetry.append((device_id, json.dumps(wrong)))
+                    corrections.append((device_id, json.dumps({**doc, "is_correction": True})))
+                    continue
                 out.telemetry.append((device_id, text))
                 out.telemetry.append((device_id, text if kind == "duplicate" else _chaos_variant(kind, doc, rng)))
             else:
@@ -303,6 +313,7 @@ def generate_backfill(devices: Sequence[tuple[str, str]], first_day: date, days:
             if rng.random() < 0.1:
                 out.fault_logs.append((device_id, line[: rng.randrange(3, 18)]))
                 out.chaos_counts["garbage_line"] += 1
+    out.telemetry += corrections
     # A handful of edge cases, every run.
     device_id, customer_id = devices[0]
     edge_at = start + timedelta(hours=5, minutes=3)
@@ -316,6 +327,7 @@ def generate_backfill(devices: Sequence[tuple[str, str]], first_day: date, days:
         (device_id, json.dumps({**base, "device_id": ""})),
         (device_id, json.dumps({**base, "metrics": {**base["metrics"], "energy_kwh": 0.0}})),
         (device_id, json.dumps({**base, "extra_field": {"nested": [1, 2]}})),
+        (device_id, json.dumps({**base, "is_correction": "yes"})),
     ]
     out.fault_logs += [(device_id, "complete garbage"), (device_id, "NOTE 2025-13-45 99:99:99 UTC MTR-10000 bad date")]
     return out
@@ -392,6 +404,8 @@ def _field_problem(doc: dict, metrics: dict, values: dict) -> str | None:
     optional = (metrics.get("register_kwh"), doc.get("interval_minutes"))
     if any(v is not None and not _is_number(v) for v in optional):
         return "WRONG_TYPE"
+    if doc.get("is_correction") is not None and not isinstance(doc["is_correction"], bool):
+        return "WRONG_TYPE"
     return None
 
 
@@ -432,7 +446,7 @@ def classify(value: str | None, known_devices: set[str], now: datetime) -> tuple
     register = metrics.get("register_kwh")
     return None, {"device_id": device_id, "reading_at": reading_at, "energy_kwh": energy, "status": values["status"],
                   "register_kwh": None if register is None else float(register),
-                  "interval_minutes": doc.get("interval_minutes")}
+                  "interval_minutes": doc.get("interval_minutes"), "is_correction": doc.get("is_correction") is True}
 
 
 @dataclass
@@ -452,6 +466,13 @@ def local_day(reading_at: datetime, zone: str) -> date:
     return (reading_at - timedelta(seconds=1)).astimezone(ZoneInfo(zone)).date()
 
 
+def _copy_rank(copy: tuple[int, int, dict]) -> tuple[int, int, int]:
+    """Of a reading's copies the lowest rank is kept: the latest correction, else the lowest
+    (partition, offset). A device's messages share a partition, where later means a higher offset."""
+    partition, offset, reading = copy
+    return (0, partition, -offset) if reading["is_correction"] else (1, partition, offset)
+
+
 def expected_from_messages(messages: Sequence[Produced], device_customers: dict[str, str], now: datetime,
                            device_zones: dict[str, str] | None = None, default_zone: str = "Europe/Berlin") -> Expected:
     """The marts computed in Python from the messages as produced. `device_zones` gives each
@@ -467,7 +488,7 @@ def expected_from_messages(messages: Sequence[Produced], device_customers: dict[
             continue
         key = (reading["device_id"], reading["reading_at"])
         candidate = (message.partition, message.offset, reading)
-        if key not in winners or candidate[:2] < winners[key][:2]:
+        if key not in winners or _copy_rank(candidate) < _copy_rank(winners[key]):
             winners[key] = candidate
     device_days: dict = defaultdict(lambda: [0, 0.0, 0])
     for (device_id, reading_at), (_, _, reading) in winners.items():
@@ -864,7 +885,8 @@ def assert_matches_oracle(s: State) -> Expected:
             f"select device_id, reading_at, kafka_partition, kafka_offset from iceberg.{p.staging}.stg_telemetry_raw"
         )
     }
-    assert staged == {key: value[:2] for key, value in expected.readings.items()}, "dedup keeps the lowest (partition, offset)"
+    assert staged == {key: value[:2] for key, value in expected.readings.items()}, \
+        "dedup keeps the latest correction, else the lowest (partition, offset)"
 
     device_days = {
         (device_id, day): (count, energy, warnings)

@@ -9,8 +9,10 @@ tests of this module, in order:
    again: the marts equal the oracle over everything produced;
 3. a master-data change alone makes the next cycle run dbt;
 4. a reading just after local midnight, alone in its batch, lands on the day before's last
-   VEE interval;
-5. late readings for a published day are in the restatement log; today's changes are not.
+   VEE interval; a long gap's estimate survives the next batch;
+5. late readings for a published day are in the restatement log; today's changes are not;
+6. a new meter's long gap follows its segment's profile;
+7. a corrected reading replaces the published one and is logged as a CORRECTION.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import combinations
 from statistics import fmean
 from zoneinfo import ZoneInfo
@@ -171,6 +173,25 @@ def test_a_long_gaps_estimate_survives_the_next_batch(state):
     assert_matches_oracle(state)
 
 
+def assert_day_restated(p, logged: list[dict], reason: str, customer_id: str, day: date, zone: ZoneInfo,
+                        day_total_kwh: tuple[float, float], change_kwh: float) -> None:
+    """`logged` restates the customer's day (and its month's bill, if that month had been
+    published) for `reason`, with the day's total energy as it was and is, and every restated
+    energy changed by `change_kwh`."""
+    [total] = [r for r in logged if r["mart_name"] == "customer_usage_summary"]
+    month = day.replace(day=1)
+    is_month_published = month_published(month, str(zone), total["published_at"],
+                                          p.scoped_settings().restatement_grace_minutes)
+    assert {(r["mart_name"], r["customer_id"], r["period_date"]) for r in logged} == {
+        ("customer_usage_summary", customer_id, day), ("customer_billing_daily", customer_id, day),
+        *([("customer_billing_monthly", customer_id, month)] if is_month_published else [])}
+    assert {r["change_reason"] for r in logged} == {reason}
+    assert (total["measure_name"], total["old_value"], total["new_value"]) == ("total_energy_kwh", *day_total_kwh)
+    assert math.isclose(total["new_value"] - total["old_value"], change_kwh, abs_tol=1e-9)
+    for mart in ["customer_billing_daily"] + (["customer_billing_monthly"] if is_month_published else []):
+        assert math.isclose(restated_change(logged, mart, "energy_kwh"), change_kwh, abs_tol=1e-9), mart
+
+
 def test_late_readings_for_a_published_day_are_restated_and_today_is_not(state):
     """Readings that arrive after their day was published restate it and its month's bill
     (LATE_DATA, in the restatement log with old and new values); today's numbers change with
@@ -207,21 +228,9 @@ def test_late_readings_for_a_published_day_are_restated_and_today_is_not(state):
     after = dict(p.query(usage))
     assert_matches_oracle(state)
 
-    logged = p.restatements_since(logged_before)
     held_kwh = sum(json.loads(t)["metrics"]["energy_kwh"] for _, t in held)
-    [total] = [r for r in logged if r["mart_name"] == "customer_usage_summary"]
-    month = past.replace(day=1)
-    is_month_published = month_published(month, str(zone), total["published_at"],
-                                          p.scoped_settings().restatement_grace_minutes)
-    assert {(r["mart_name"], r["customer_id"], r["period_date"]) for r in logged} == {
-        ("customer_usage_summary", customer_id, past), ("customer_billing_daily", customer_id, past),
-        *([("customer_billing_monthly", customer_id, month)] if is_month_published else [])}
-    assert {r["change_reason"] for r in logged} == {"LATE_DATA"}
-    assert (total["measure_name"], total["old_value"], total["new_value"]) == (
-        "total_energy_kwh", before[past], after[past])
-    assert abs(total["new_value"] - total["old_value"] - held_kwh) < 1e-9
-    for mart in ["customer_billing_daily"] + (["customer_billing_monthly"] if is_month_published else []):
-        assert abs(restated_change(logged, mart, "energy_kwh") - held_kwh) < 1e-9, mart
+    assert_day_restated(p, p.restatements_since(logged_before), "LATE_DATA", customer_id, past, zone,
+                        (before[past], after[past]), held_kwh)
     if today_later and today in before:
         assert after[today] > before[today], "today's numbers changed, and that is no restatement"
 
@@ -269,3 +278,40 @@ def test_a_new_meters_long_gap_follows_its_segments_profile(state):
         hourly[local_hour(message_reading_at(text), veteran_zone)].append(json.loads(text)["metrics"]["energy_kwh"])
     factors = [kwh / fmean(hourly[local_hour(end, zone)]) for end, _, kwh in gap]
     assert max(factors) - min(factors) < 1e-9 * max(factors), factors
+
+
+def test_a_corrected_reading_replaces_the_published_one_and_is_restated(state):
+    """A reading sent wrong, then corrected (`"is_correction": true`) after its day was
+    published: the correction replaces it (a plain copy sent with it does not), the marts follow,
+    and the restatement log has the change as CORRECTION with its old and new values."""
+    p = state.pipeline
+    device_id, customer_id = first_devices(state.device_customers, 5)[4]
+    zone = ZoneInfo(p.device_zones().get(device_id, "Europe/Berlin"))
+    # No other test of this module writes this day.
+    day = FIRST_DAY - timedelta(days=30)
+    readings = generate_local_days([(device_id, customer_id, str(zone))], [day], seed=18)
+    key, text = readings[40]
+    genuine = json.loads(text)
+    wrong = json.loads(text)
+    wrong["metrics"]["energy_kwh"] = round(genuine["metrics"]["energy_kwh"] + 0.25, 3)
+    state.send([(k, t) for k, t in readings if t != text] + [(key, json.dumps(wrong))])
+    p.catch_up()
+    logged_before = p.restatement_rows()
+    usage = f"select reading_date, total_energy_kwh from iceberg.{p.marts}.customer_usage_summary " \
+            f"where customer_id = '{customer_id}' and reading_date = date '{day}'"
+    [(_, before_kwh)] = p.query(usage)
+
+    plain_copy = json.loads(text)
+    plain_copy["metrics"]["energy_kwh"] = 9.0
+    state.send([(key, json.dumps(plain_copy)), (key, json.dumps({**genuine, "is_correction": True}))])
+    p.catch_up()
+    reading_at = message_reading_at(text)
+    stored = p.query(
+        f"select energy_kwh, is_correction from iceberg.{p.staging}.stg_telemetry_raw "
+        f"where device_id = '{device_id}' and reading_at = from_iso8601_timestamp('{reading_at.isoformat()}')")
+    assert stored == [(genuine["metrics"]["energy_kwh"], True)]
+    [(_, after_kwh)] = p.query(usage)
+    assert math.isclose(after_kwh - before_kwh, -0.25, abs_tol=1e-9), (before_kwh, after_kwh)
+    assert_matches_oracle(state)
+    assert_day_restated(p, p.restatements_since(logged_before), "CORRECTION", customer_id, day, zone,
+                        (before_kwh, after_kwh), -0.25)

@@ -58,6 +58,8 @@ def _classify(value: str, seen: set[str], state: dict) -> str:
         return "unknown_device"
     if reading_at > WINDOW_END_AT + 86400:
         return "future"
+    if document.get("is_correction") is True:
+        return "correction"
     if value in seen:
         return "duplicate"
     if reading_at % 900:
@@ -97,8 +99,28 @@ def test_rejectable_copies_come_on_top_of_the_clean_stream():
     genuine = [value for _, value in CHAOTIC.producer.on(TELEMETRY) if not contract_errors(value, KNOWN)]
     clean = {value for _, value in CLEAN.producer.on(TELEMETRY)}
     valid_originals = {value for value in genuine if value in clean}
-    # Every clean reading arrives once (late ones later), except those whose clock was skewed.
-    assert len(clean) - len(valid_originals) == KINDS["clock_skew"]
+    # Every clean reading arrives once (late ones later), except those whose clock was skewed and
+    # those sent wrong, then corrected.
+    assert len(clean) - len(valid_originals) == KINDS["clock_skew"] + KINDS["correction"]
+
+
+def test_a_corrected_reading_is_sent_wrong_first_and_right_later():
+    clean = {value for _, value in CLEAN.producer.on(TELEMETRY)}
+    energies_sent: dict[tuple[str, str], list] = {}
+    corrections = 0
+    for _, value in CHAOTIC.producer.on(TELEMETRY):
+        if contract_errors(value, KNOWN):
+            continue
+        document = json.loads(value)
+        key = (document["device_id"], document["timestamp"])
+        if document.pop("is_correction", False) is True:
+            corrections += 1
+            assert json.dumps(document) in clean, "the correction carries the right reading"
+            assert energies_sent.get(key), "a wrong copy came first"
+            assert document["metrics"]["energy_kwh"] not in energies_sent[key]
+        else:
+            energies_sent.setdefault(key, []).append(document["metrics"]["energy_kwh"])
+    assert corrections == KINDS["correction"] > 0
 
 
 def _earlier_day_everywhere(reading_at: int, latest_at: int) -> bool:

@@ -8,6 +8,10 @@
     layout rebuilt from those texts (the simulator's, json.dumps defaults) is proven well-formed
     and well-typed by that equality. Every other message goes through json_parse and a per-field
     type check. Both paths give the same result; the fast one skips json_parse.
+
+    A message with `"is_correction": true` corrects a reading sent before (stg_telemetry_raw
+    keeps it over the original). The canonical layout has no such field, so corrections take
+    the json_parse path.
 -#}
 {{ config(
     materialized='incremental',
@@ -78,7 +82,8 @@ extracted as (
         json_extract(message_json, '$.metrics.voltage') as voltage_json,
         json_extract(message_json, '$.metrics.battery_pct') as battery_pct_json,
         json_extract(message_json, '$.metrics.register_kwh') as register_kwh_json,
-        json_extract(message_json, '$.interval_minutes') as interval_minutes_json
+        json_extract(message_json, '$.interval_minutes') as interval_minutes_json,
+        json_extract(message_json, '$.is_correction') as is_correction_json
     from parsed
 ),
 
@@ -108,6 +113,7 @@ typed as (
         if(
             is_canonical, if(interval_minutes_text is null, 'missing', 'number'), {{ json_kind('interval_minutes_json') }}
         ) as interval_minutes_kind,
+        if(is_canonical, 'missing', {{ json_kind('is_correction_json') }}) as is_correction_kind,
         trim(if(is_canonical, device_id_text, json_extract_scalar(device_id_json, '$'))) as device_id,
         trim(if(is_canonical, customer_id_text, json_extract_scalar(customer_id_json, '$'))) as customer_id,
         if(is_canonical, timestamp_text, json_extract_scalar(timestamp_json, '$')) as timestamp_text,
@@ -118,7 +124,8 @@ typed as (
         try_cast(if(is_canonical, register_kwh_text, json_extract_scalar(register_kwh_json, '$')) as double) as register_kwh,
         try_cast(
             if(is_canonical, interval_minutes_text, json_extract_scalar(interval_minutes_json, '$')) as double
-        ) as interval_minutes
+        ) as interval_minutes,
+        coalesce(not is_canonical and json_format(is_correction_json) = 'true', false) as is_correction
     from extracted
 ),
 
@@ -178,6 +185,7 @@ classified as (
                 or battery_pct_kind != 'number'
                 or register_kwh_kind not in ('missing', 'number')
                 or interval_minutes_kind not in ('missing', 'number')
+                or is_correction_kind not in ('missing', 'boolean')
                 or energy_kwh is null or voltage_v is null or battery_pct is null
                 or (register_kwh_kind = 'number' and register_kwh is null)
                 or (interval_minutes_kind = 'number' and interval_minutes is null)
@@ -219,6 +227,7 @@ select
     -- try_cast: a huge or infinite interval is an OUT_OF_RANGE reject, and must not fail the load.
     try_cast(interval_minutes as integer) as interval_minutes,
     status,
+    is_correction,
     reject_reason,
     batch_id,
     loaded_at
