@@ -10,6 +10,8 @@
       kafka_batch:  {telemetry: {topic_id: "...", partitions: [[partition, start, end], ...]},
                      fault_logs: {...}}     start inclusive, end exclusive, at most
                                             PIPELINE_MAX_MESSAGES_PER_PARTITION apart
+      leaves_backlog:      whether Kafka holds more than this batch takes
+      day_tails_batch_id:  the last run that wrote device_intervals leaving no backlog
 
     The connector pushes one `_partition_offset` range down for all partitions, so each partition
     gets its own UNION ALL branch with literal bounds. Rows carry kafka_topic_id and batch_id and
@@ -36,6 +38,11 @@
 
 {% macro pipeline_batch_id() -%}
     {{ return((pipeline_batch()['batch_id'] | int) if execute else 0) }}
+{%- endmacro %}
+
+{#- A value the runner passes with the batch beside the Kafka ranges, or `default`. -#}
+{% macro pipeline_batch_value(key, default) -%}
+    {{ return(pipeline_batch().get(key, default) if execute else default) }}
 {%- endmacro %}
 
 {#- This run's batch of one topic: {topic_id, partitions: [[p, start, end], ...]}. -#}

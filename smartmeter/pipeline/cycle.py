@@ -39,6 +39,9 @@ WRITING_DBT_COMMANDS = frozenset({"build", "run", "seed", "snapshot", "clone", "
 GUARD_TESTS = "tag:cycle"
 PROJECT_STATE = "project_fingerprint"
 MASTER_DATA_STATE = "master_data_fingerprint"
+# The last run that wrote device_intervals without leaving a backlog: it wrote each meter-day's
+# tail, the gap from its last reading to its end, which a run that leaves a backlog skips.
+DAY_TAILS_STATE = "day_tails_batch_id"
 
 
 @dataclass
@@ -113,8 +116,14 @@ class Runner:
         return batches
 
     @staticmethod
-    def _batch(run_id: int, batches: Sequence[TopicBatch]) -> dict:
-        return {"batch_id": run_id, "kafka_batch": {b.key: b.dbt_var() for b in batches}}
+    def _batch(store: PipelineStore, run_id: int, batches: Sequence[TopicBatch]) -> dict:
+        day_tails = store.get_state(DAY_TAILS_STATE)
+        if day_tails is None:
+            # No run has skipped a tail yet: every earlier run wrote them all.
+            day_tails = str(run_id - 1)
+            store.set_state(DAY_TAILS_STATE, day_tails)
+        return {"batch_id": run_id, "kafka_batch": {b.key: b.dbt_var() for b in batches},
+                "leaves_backlog": any(b.behind for b in batches), "day_tails_batch_id": int(day_tails)}
 
     def _cycle_args(self, batches: Sequence[TopicBatch], master_changed: bool, project_changed: bool,
                     unfinished: bool) -> list[str]:
@@ -142,12 +151,14 @@ class Runner:
         self.say(f"run {run_id}: {reason}; taking " + ", ".join(f"{b.topic} {b.size:,}" for b in batches)
                  + f"; dbt {shlex.join(args)}")
         try:
-            result = run_dbt(self.settings, args, self._batch(run_id, batches), capture=capture,
-                             schema_check=schema_check)
+            batch = self._batch(store, run_id, batches)
+            result = run_dbt(self.settings, args, batch, capture=capture, schema_check=schema_check)
         except BaseException as exc:
             store.finish_run(run_id, "interrupted", error=f"runner stopped: {exc!r}")
             raise
         report.nodes = result.nodes
+        if not batch["leaves_backlog"] and result.built("device_intervals"):
+            store.set_state(DAY_TAILS_STATE, str(run_id))
         if result.interrupted:
             # dbt cancelled its queries on SIGINT; make sure none of them is still running (or
             # committing) before the lock is released.
@@ -194,8 +205,7 @@ class Runner:
         return next(t.landing_model for t in pipeline_topics(self.settings) if t.key == batch.key)
 
     def _landed(self, batch: TopicBatch, result: DbtResult) -> bool:
-        model = self._landing_model(batch)
-        return any(n.name == model and n.resource_type == "model" and n.status == "success" for n in result.nodes)
+        return result.built(self._landing_model(batch))
 
     def _check_landed(self, batches: Sequence[TopicBatch], run_id: int) -> list[str]:
         problems = []

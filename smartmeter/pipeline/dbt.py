@@ -41,6 +41,9 @@ class DbtResult:
     def ok(self) -> bool:
         return self.returncode == 0 and not self.interrupted
 
+    def built(self, model: str) -> bool:
+        return any(n.name == model and n.resource_type == "model" and n.status == "success" for n in self.nodes)
+
     def rows(self, model: str) -> int:
         return sum(n.rows or 0 for n in self.nodes if n.name == model and n.resource_type == "model")
 

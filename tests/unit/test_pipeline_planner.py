@@ -1,7 +1,9 @@
-"""The batch planner and its Kafka continuity checks (no services: plain inputs, exact outputs)."""
+"""The batch planner, its Kafka continuity checks and the batch passed to dbt (no services: plain
+inputs, exact outputs)."""
 
 from __future__ import annotations
 
+from smartmeter.pipeline.cycle import DAY_TAILS_STATE, Runner
 from smartmeter.pipeline.planner import plan_topic
 from smartmeter.pipeline.topics import PartitionState, TopicState
 
@@ -61,3 +63,28 @@ def test_an_acknowledged_retention_gap_resumes_at_the_log_start():
     stored = {("new", 0): 99}
     batch, gaps = plan_topic("telemetry", topic(p0=(150, 400)), stored, {("new", 0): 150}, max_per_partition=100)
     assert gaps == [] and [(r.start, r.end) for r in batch.ranges] == [(150, 250)]
+
+
+class StateStore:
+    """The pipeline store's keyed state, in memory."""
+
+    def __init__(self, **state: str) -> None:
+        self.state = dict(state)
+
+    def get_state(self, key: str) -> str | None:
+        return self.state.get(key)
+
+    def set_state(self, key: str, value: str) -> None:
+        self.state[key] = value
+
+
+def test_the_batch_says_whether_it_leaves_a_backlog_and_since_when_day_tails_were_skipped():
+    behind, _ = plan_topic("telemetry", topic(p0=(0, 2500)), {}, {}, max_per_partition=1000)
+    caught_up, _ = plan_topic("fault_logs", topic(p0=(0, 40)), {}, {}, max_per_partition=1000)
+    fresh = StateStore()
+    batch = Runner._batch(fresh, 7, [behind, caught_up])
+    assert batch["leaves_backlog"] is True
+    assert batch["day_tails_batch_id"] == 6, "before any run skipped a tail, every earlier run wrote them"
+    assert fresh.state == {DAY_TAILS_STATE: "6"}
+    later = Runner._batch(StateStore(**{DAY_TAILS_STATE: "3"}), 9, [caught_up])
+    assert (later["leaves_backlog"], later["day_tails_batch_id"]) == (False, 3)

@@ -16,7 +16,11 @@
     re-validated whole), since those are all the intervals whose reading, gap, estimate or rule
     the new readings can change. A touched hour within vee_context_hours of midnight touches the
     day either side too (a reading just after midnight can belong to the day before). So its work
-    follows the batch's hours, not the fleet's days. The rules that look past one interval read bounded context only:
+    follows the batch's hours, not the fleet's days. A run that leaves a backlog (a catch-up's
+    every cycle but the last) stops a window with no reading after it at the day's last reading,
+    not at the day's end: the next batch would rewrite that tail of gaps again. The next run that
+    leaves none writes the tails skipped since the last such run (day_tails_batch_id, kept by the
+    runner). The rules that look past one interval read bounded context only:
     readings up to vee_context_hours either side of the window, and the meter's daily maxima of
     the vee_spike_reference_days before the day, and, for a long gap, the meter's hours (else its
     segment's) of the same day type in the vee_profile_days before it. A batch that changes a
@@ -37,8 +41,10 @@
 {%- set max_gap_s = (var('vee_estimation_max_gap_hours') | int) * 3600 -%}
 {%- set zero_run_hours = var('vee_zero_run_min_hours') | float | round(0, 'ceil') | int -%}
 {%- set profile_days = var('vee_profile_days') | int -%}
+{%- set stops_at_last_reading = is_incremental() and pipeline_batch_value('leaves_backlog', false) -%}
 {%- if is_incremental() -%}
     {%- set watermark = stored_max_batch_id(this) -%}
+    {%- set day_tails_batch_id = pipeline_batch_value('day_tails_batch_id', watermark) | int -%}
     {%- set touched_hours_sql -%}
         select hours.device_id, days.reading_date, hours.usage_hour_at
         from {{ ref('int_device_hours_aggregated') }} as hours
@@ -48,6 +54,15 @@
             if(hours.local_hour >= {{ 24 - context_hours }}, hours.usage_date + interval '1' day)
         ]) as days (reading_date)
         where hours.batch_id > {{ watermark }} and days.reading_date is not null
+        {%- if not stops_at_last_reading and day_tails_batch_id < watermark %}
+            {#- The tails the runs since the last one that wrote them skipped: from each such
+                meter-day's last hour they changed to the day's end. #}
+            union all
+            select device_id, usage_date, max(usage_hour_at)
+            from {{ ref('int_device_hours_aggregated') }}
+            where batch_id > {{ day_tails_batch_id }}
+            group by device_id, usage_date
+        {%- endif %}
     {%- endset -%}
     {%- set touched_dates = [] -%}
     {%- do collect_dates("select distinct reading_date from (" ~ touched_hours_sql ~ ")", touched_dates) -%}
@@ -131,7 +146,8 @@ windows as (
         greatest(
             min(reading_hours.first_reading_at) filter (where reading_hours.usage_hour_at >= touched.touched_end_at),
             arbitrary(touched.touched_end_at)
-        ) + interval '{{ zero_run_hours }}' hour as widened_end_at
+        ) + interval '{{ zero_run_hours }}' hour as widened_end_at,
+        arbitrary(touched.touched_end_at) as touched_end_at
     from touched
     left join reading_hours
         on touched.device_id = reading_hours.device_id and touched.reading_date = reading_hours.usage_date
@@ -146,6 +162,7 @@ window_edges as (
     select
         windows.device_id,
         windows.reading_date,
+        arbitrary(windows.touched_end_at) as touched_end_at,
         max(
             case
                 when reading_hours.last_reading_at <= windows.widened_start_at then reading_hours.last_reading_at
@@ -172,7 +189,8 @@ aggregated as (
         days.last_reading_at,
         days.max_energy_kwh as day_max_energy_kwh,
         window_edges.window_start_reading_at,
-        window_edges.window_end_reading_at
+        window_edges.window_end_reading_at,
+        window_edges.touched_end_at
     from {{ ref('int_device_days_aggregated') }} as days
     inner join window_edges
         on days.device_id = window_edges.device_id and days.reading_date = window_edges.reading_date
@@ -216,7 +234,8 @@ day_bounds as (
         aggregated.last_reading_at,
         aggregated.day_max_energy_kwh,
         aggregated.window_start_reading_at,
-        aggregated.window_end_reading_at
+        aggregated.window_end_reading_at,
+        aggregated.touched_end_at
     from aggregated
     left join devices on aggregated.device_id = devices.device_id
 ),
@@ -234,9 +253,17 @@ bounds as (
                 coalesce({{ nearest_interval_end_s('to_unixtime(last_reading_at)', 'interval_seconds') }}, 0)
             )
         ) as grid_end_s,
-        {#- The intervals to re-validate (window_edges), to the day's edge where it has none. #}
+        {#- The intervals to re-validate (window_edges), to the day's edge where it has none. A run
+            that leaves a backlog stops at the day's last reading (or the touched hours' end): the
+            next batch may extend the day, so the next run that leaves none writes the tail. #}
         coalesce(window_start_reading_at, day_start_at) as window_start_at,
-        coalesce(window_end_reading_at, day_end_at) as window_end_at
+        coalesce(
+            window_end_reading_at,
+            {%- if stops_at_last_reading %}
+                greatest(last_reading_at + interval_seconds / 2 * interval '1' second, touched_end_at),
+            {%- endif %}
+            day_end_at
+        ) as window_end_at
     from day_bounds
 ),
 
