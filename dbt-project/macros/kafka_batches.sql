@@ -37,7 +37,7 @@
 {%- endmacro %}
 
 {% macro pipeline_batch_id() -%}
-    {{ return((pipeline_batch()['batch_id'] | int) if execute else 0) }}
+    {{ return(pipeline_batch_value('batch_id', 0) | int) }}
 {%- endmacro %}
 
 {#- A value the runner passes with the batch beside the Kafka ranges, or `default`. -#}

@@ -85,6 +85,9 @@ def test_catch_up_in_bounded_batches_equals_the_oracle(state):
     assert len(loaded) >= needed >= 3, (len(loaded), needed, output[-3000:])
     assert all(run[4] <= 3 * BOUND * 2 for run in loaded), "no cycle took more than the bound per partition"
     assert "caught up" in output
+    leftover = p.query(f"select table_name from iceberg.information_schema.tables where table_schema = '{p.intermediate}' "
+                       "and table_name = 'device_intervals__windows'")
+    assert not leftover, "each run drops the windows table it wrote for device_intervals"
     assert_matches_oracle(state)
 
 

@@ -32,7 +32,8 @@
 -- depends_on: {{ ref('int_device_hours_aggregated') }}, {{ ref('int_segment_hours_aggregated') }}
 {{ config(
     unique_key=['device_id', 'interval_end_at'],
-    properties={'partitioning': "ARRAY['day(interval_end_at)']"}
+    properties={'partitioning': "ARRAY['day(interval_end_at)']"},
+    post_hook="{{ drop_run_table('windows') }}"
 ) }}
 
 {%- set default_interval_seconds = (var('expected_reading_interval_minutes') | int) * 60 -%}
@@ -88,115 +89,180 @@
     {%- endif -%}
 {%- endif %}
 
+{#- The intervals each meter-day re-validates (its window) and its grid bounds. Four CTEs below
+    read them, so an incremental run writes them once to a run table (macros/run_tables.sql). -#}
+-- noqa: disable=LT02
+{%- set windows_sql %}
+    with
+
+    touched as (
+        {#- Each touched meter-day with its first touched hour and the end of its last (null on a
+            full build: the whole day). #}
+        {%- if is_incremental() %}
+            select
+                device_id,
+                reading_date,
+                if(count(usage_hour_at) = count(*), min(usage_hour_at)) as first_touched_hour_at,
+                if(count(usage_hour_at) = count(*), max(usage_hour_at) + interval '1' hour) as touched_end_at
+            from ({{ touched_hours_sql }})
+            group by device_id, reading_date
+        {%- else %}
+            select
+                device_id,
+                reading_date,
+                cast(null as timestamp(6) with time zone) as first_touched_hour_at,
+                cast(null as timestamp(6) with time zone) as touched_end_at
+            from {{ ref('int_device_days_aggregated') }}
+        {%- endif %}
+    ),
+
+    reading_hours as (
+        {#- The hours with readings of the touched days (none needed on a full build). #}
+        {%- if is_incremental() %}
+            select
+                device_id,
+                usage_date,
+                usage_hour_at,
+                first_reading_at,
+                last_reading_at
+            from {{ ref('int_device_hours_aggregated') }}
+            where reading_count > 0 and usage_date in ({{ dates_relation(touched_dates, 'usage_date') }})
+        {%- else %}
+            select
+                cast(null as varchar) as device_id,
+                cast(null as date) as usage_date,
+                cast(null as timestamp(6) with time zone) as usage_hour_at,
+                cast(null as timestamp(6) with time zone) as first_reading_at,
+                cast(null as timestamp(6) with time zone) as last_reading_at
+            where false
+        {%- endif %}
+    ),
+
+    windows as (
+        {#- From the meter's reading before the touched hours to its reading after them (on the same
+            day), widened by a zero run's length; null for the day's edge where there is none. #}
+        select
+            touched.device_id,
+            touched.reading_date,
+            least(
+                max(reading_hours.last_reading_at) filter (where reading_hours.usage_hour_at < touched.first_touched_hour_at),
+                arbitrary(touched.first_touched_hour_at)
+            ) - interval '{{ zero_run_hours }}' hour as widened_start_at,
+            greatest(
+                min(reading_hours.first_reading_at) filter (where reading_hours.usage_hour_at >= touched.touched_end_at),
+                arbitrary(touched.touched_end_at)
+            ) + interval '{{ zero_run_hours }}' hour as widened_end_at,
+            arbitrary(touched.touched_end_at) as touched_end_at
+        from touched
+        left join reading_hours
+            on touched.device_id = reading_hours.device_id and touched.reading_date = reading_hours.usage_date
+        group by touched.device_id, touched.reading_date
+    ),
+
+    window_edges as (
+        {#- A long gap can reach from before the widened window (or past it) further than the context
+            does, so the window runs from the meter's reading at or before its start to the one at or
+            after its end: the gap and both its readings are then in it. An hour's first (last)
+            reading stands in for its readings before (after) the edge. Null for the day's edge. #}
+        select
+            windows.device_id,
+            windows.reading_date,
+            arbitrary(windows.touched_end_at) as touched_end_at,
+            max(
+                case
+                    when reading_hours.last_reading_at <= windows.widened_start_at then reading_hours.last_reading_at
+                    when reading_hours.first_reading_at <= windows.widened_start_at then reading_hours.first_reading_at
+                end
+            ) as window_start_reading_at,
+            min(
+                case
+                    when reading_hours.first_reading_at >= windows.widened_end_at then reading_hours.first_reading_at
+                    when reading_hours.last_reading_at >= windows.widened_end_at then reading_hours.last_reading_at
+                end
+            ) as window_end_reading_at
+        from windows
+        left join reading_hours
+            on windows.device_id = reading_hours.device_id and windows.reading_date = reading_hours.usage_date
+        group by windows.device_id, windows.reading_date
+    ),
+
+    aggregated as (
+        select
+            days.device_id,
+            days.reading_date,
+            days.interval_seconds,
+            days.last_reading_at,
+            days.max_energy_kwh as day_max_energy_kwh,
+            window_edges.window_start_reading_at,
+            window_edges.window_end_reading_at,
+            window_edges.touched_end_at
+        from {{ ref('int_device_days_aggregated') }} as days
+        inner join window_edges
+            on days.device_id = window_edges.device_id and days.reading_date = window_edges.reading_date
+        {%- if is_incremental() %}
+            where days.reading_date in ({{ dates_relation(touched_dates, 'reading_date') }})
+        {%- endif %}
+    ),
+
+    day_bounds as (
+        select
+            aggregated.device_id,
+            devices.customer_id,
+            devices.customer_segment,
+            aggregated.reading_date,
+            cast(coalesce(aggregated.interval_seconds, {{ default_interval_seconds }}) as bigint) as interval_seconds,
+            with_timezone(
+                cast(aggregated.reading_date as timestamp(6)), coalesce(devices.timezone, {{ utility_timezone() }})
+            ) as day_start_at,
+            with_timezone(
+                cast(aggregated.reading_date + interval '1' day as timestamp(6)),
+                coalesce(devices.timezone, {{ utility_timezone() }})
+            ) as day_end_at,
+            aggregated.last_reading_at,
+            aggregated.day_max_energy_kwh,
+            aggregated.window_start_reading_at,
+            aggregated.window_end_reading_at,
+            aggregated.touched_end_at
+        from aggregated
+        left join {{ ref('int_devices_located') }} as devices on aggregated.device_id = devices.device_id
+    ),
+
+    bounds as (
+        select
+            *,
+            (cast(floor(to_unixtime(day_start_at)) as bigint) / interval_seconds + 1) * interval_seconds as first_end_s,
+            {#- The current day's grid ends when the run started, or at the interval of its latest
+                reading (which may lie ahead of a reading stamped just before it). -#}
+            least(
+                cast(floor(to_unixtime(day_end_at)) as bigint),
+                greatest(
+                    cast(floor(to_unixtime({{ run_loaded_at() }})) as bigint),
+                    coalesce({{ nearest_interval_end_s('to_unixtime(last_reading_at)', 'interval_seconds') }}, 0)
+                )
+            ) as grid_end_s,
+            {#- The intervals to re-validate (window_edges), to the day's edge where it has none. A run
+                that leaves a backlog stops at the day's last reading (or the touched hours' end): the
+                next batch may extend the day, so the next run that leaves none writes the tail. #}
+            coalesce(window_start_reading_at, day_start_at) as window_start_at,
+            coalesce(
+                window_end_reading_at,
+                {%- if stops_at_last_reading %}
+                    greatest(last_reading_at + interval_seconds / 2 * interval '1' second, touched_end_at),
+                {%- endif %}
+                day_end_at
+            ) as window_end_at
+        from day_bounds
+    )
+
+    select * from bounds
+{%- endset %}
+-- noqa: enable=LT02
+
 with
 
-touched as (
-    {#- Each touched meter-day with its first touched hour and the end of its last (null on a
-        full build: the whole day). #}
-    {%- if is_incremental() %}
-        select
-            device_id,
-            reading_date,
-            if(count(usage_hour_at) = count(*), min(usage_hour_at)) as first_touched_hour_at,
-            if(count(usage_hour_at) = count(*), max(usage_hour_at) + interval '1' hour) as touched_end_at
-        from ({{ touched_hours_sql }})
-        group by device_id, reading_date
-    {%- else %}
-        select
-            device_id,
-            reading_date,
-            cast(null as timestamp(6) with time zone) as first_touched_hour_at,
-            cast(null as timestamp(6) with time zone) as touched_end_at
-        from {{ ref('int_device_days_aggregated') }}
-    {%- endif %}
-),
-
-reading_hours as (
-    {#- The hours with readings of the touched days (none needed on a full build). #}
-    {%- if is_incremental() %}
-        select
-            device_id,
-            usage_date,
-            usage_hour_at,
-            first_reading_at,
-            last_reading_at
-        from {{ ref('int_device_hours_aggregated') }}
-        where reading_count > 0 and usage_date in ({{ dates_relation(touched_dates, 'usage_date') }})
-    {%- else %}
-        select
-            cast(null as varchar) as device_id,
-            cast(null as date) as usage_date,
-            cast(null as timestamp(6) with time zone) as usage_hour_at,
-            cast(null as timestamp(6) with time zone) as first_reading_at,
-            cast(null as timestamp(6) with time zone) as last_reading_at
-        where false
-    {%- endif %}
-),
-
-windows as (
-    {#- From the meter's reading before the touched hours to its reading after them (on the same
-        day), widened by a zero run's length; null for the day's edge where there is none. #}
-    select
-        touched.device_id,
-        touched.reading_date,
-        least(
-            max(reading_hours.last_reading_at) filter (where reading_hours.usage_hour_at < touched.first_touched_hour_at),
-            arbitrary(touched.first_touched_hour_at)
-        ) - interval '{{ zero_run_hours }}' hour as widened_start_at,
-        greatest(
-            min(reading_hours.first_reading_at) filter (where reading_hours.usage_hour_at >= touched.touched_end_at),
-            arbitrary(touched.touched_end_at)
-        ) + interval '{{ zero_run_hours }}' hour as widened_end_at,
-        arbitrary(touched.touched_end_at) as touched_end_at
-    from touched
-    left join reading_hours
-        on touched.device_id = reading_hours.device_id and touched.reading_date = reading_hours.usage_date
-    group by touched.device_id, touched.reading_date
-),
-
-window_edges as (
-    {#- A long gap can reach from before the widened window (or past it) further than the context
-        does, so the window runs from the meter's reading at or before its start to the one at or
-        after its end: the gap and both its readings are then in it. An hour's first (last)
-        reading stands in for its readings before (after) the edge. Null for the day's edge. #}
-    select
-        windows.device_id,
-        windows.reading_date,
-        arbitrary(windows.touched_end_at) as touched_end_at,
-        max(
-            case
-                when reading_hours.last_reading_at <= windows.widened_start_at then reading_hours.last_reading_at
-                when reading_hours.first_reading_at <= windows.widened_start_at then reading_hours.first_reading_at
-            end
-        ) as window_start_reading_at,
-        min(
-            case
-                when reading_hours.first_reading_at >= windows.widened_end_at then reading_hours.first_reading_at
-                when reading_hours.last_reading_at >= windows.widened_end_at then reading_hours.last_reading_at
-            end
-        ) as window_end_reading_at
-    from windows
-    left join reading_hours
-        on windows.device_id = reading_hours.device_id and windows.reading_date = reading_hours.usage_date
-    group by windows.device_id, windows.reading_date
-),
-
-aggregated as (
-    select
-        days.device_id,
-        days.reading_date,
-        days.interval_seconds,
-        days.last_reading_at,
-        days.max_energy_kwh as day_max_energy_kwh,
-        window_edges.window_start_reading_at,
-        window_edges.window_end_reading_at,
-        window_edges.touched_end_at
-    from {{ ref('int_device_days_aggregated') }} as days
-    inner join window_edges
-        on days.device_id = window_edges.device_id and days.reading_date = window_edges.reading_date
-    {%- if is_incremental() %}
-        where days.reading_date in ({{ dates_relation(touched_dates, 'reading_date') }})
-    {%- endif %}
+bounds as (
+    select *
+    from {{ run_table('windows', windows_sql, enabled=is_incremental()) }} as windows
 ),
 
 devices as (
@@ -215,56 +281,6 @@ country_holidays as (
         array_agg(holiday_date) as holiday_dates
     from {{ ref('stg_public_holidays') }}
     group by country_code
-),
-
-day_bounds as (
-    select
-        aggregated.device_id,
-        devices.customer_id,
-        devices.customer_segment,
-        aggregated.reading_date,
-        cast(coalesce(aggregated.interval_seconds, {{ default_interval_seconds }}) as bigint) as interval_seconds,
-        with_timezone(
-            cast(aggregated.reading_date as timestamp(6)), coalesce(devices.timezone, {{ utility_timezone() }})
-        ) as day_start_at,
-        with_timezone(
-            cast(aggregated.reading_date + interval '1' day as timestamp(6)),
-            coalesce(devices.timezone, {{ utility_timezone() }})
-        ) as day_end_at,
-        aggregated.last_reading_at,
-        aggregated.day_max_energy_kwh,
-        aggregated.window_start_reading_at,
-        aggregated.window_end_reading_at,
-        aggregated.touched_end_at
-    from aggregated
-    left join devices on aggregated.device_id = devices.device_id
-),
-
-bounds as (
-    select
-        *,
-        (cast(floor(to_unixtime(day_start_at)) as bigint) / interval_seconds + 1) * interval_seconds as first_end_s,
-        {#- The current day's grid ends when the run started, or at the interval of its latest
-            reading (which may lie ahead of a reading stamped just before it). -#}
-        least(
-            cast(floor(to_unixtime(day_end_at)) as bigint),
-            greatest(
-                cast(floor(to_unixtime({{ run_loaded_at() }})) as bigint),
-                coalesce({{ nearest_interval_end_s('to_unixtime(last_reading_at)', 'interval_seconds') }}, 0)
-            )
-        ) as grid_end_s,
-        {#- The intervals to re-validate (window_edges), to the day's edge where it has none. A run
-            that leaves a backlog stops at the day's last reading (or the touched hours' end): the
-            next batch may extend the day, so the next run that leaves none writes the tail. #}
-        coalesce(window_start_reading_at, day_start_at) as window_start_at,
-        coalesce(
-            window_end_reading_at,
-            {%- if stops_at_last_reading %}
-                greatest(last_reading_at + interval_seconds / 2 * interval '1' second, touched_end_at),
-            {%- endif %}
-            day_end_at
-        ) as window_end_at
-    from day_bounds
 ),
 
 slot_ranges as (
