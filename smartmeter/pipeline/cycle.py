@@ -116,14 +116,20 @@ class Runner:
         return batches
 
     @staticmethod
-    def _batch(store: PipelineStore, run_id: int, batches: Sequence[TopicBatch]) -> dict:
-        day_tails = store.get_state(DAY_TAILS_STATE)
-        if day_tails is None:
-            # No run has skipped a tail yet: every earlier run wrote them all.
-            day_tails = str(run_id - 1)
-            store.set_state(DAY_TAILS_STATE, day_tails)
+    def _day_tails_batch_id(store: PipelineStore, run_id: int) -> int:
+        """The last run that wrote every meter-day's tail of VEE gaps (see device_intervals).
+        Without a record no run has skipped a tail, so every earlier run wrote them all. That is
+        recorded before this run, which may skip tails, so a run killed midway leaves it behind."""
+        recorded = store.get_state(DAY_TAILS_STATE)
+        if recorded is None:
+            recorded = str(run_id - 1)
+            store.set_state(DAY_TAILS_STATE, recorded)
+        return int(recorded)
+
+    @staticmethod
+    def _batch(run_id: int, batches: Sequence[TopicBatch], day_tails_batch_id: int) -> dict:
         return {"batch_id": run_id, "kafka_batch": {b.key: b.dbt_var() for b in batches},
-                "leaves_backlog": any(b.behind for b in batches), "day_tails_batch_id": int(day_tails)}
+                "leaves_backlog": any(b.behind for b in batches), "day_tails_batch_id": day_tails_batch_id}
 
     def _cycle_args(self, batches: Sequence[TopicBatch], master_changed: bool, project_changed: bool,
                     unfinished: bool) -> list[str]:
@@ -151,7 +157,7 @@ class Runner:
         self.say(f"run {run_id}: {reason}; taking " + ", ".join(f"{b.topic} {b.size:,}" for b in batches)
                  + f"; dbt {shlex.join(args)}")
         try:
-            batch = self._batch(store, run_id, batches)
+            batch = self._batch(run_id, batches, self._day_tails_batch_id(store, run_id))
             result = run_dbt(self.settings, args, batch, capture=capture, schema_check=schema_check)
         except BaseException as exc:
             store.finish_run(run_id, "interrupted", error=f"runner stopped: {exc!r}")

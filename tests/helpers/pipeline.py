@@ -1231,10 +1231,11 @@ def snapshot(s: State) -> dict[str, list[tuple]]:
         "customer_billing_daily": p.table(p.marts, "customer_billing_daily", "customer_id, billing_date, tou_period"),
         "customer_billing_monthly": p.table(p.marts, "customer_billing_monthly", "customer_id, billing_month, tou_period"),
         # A row per interval of every active meter is too many to fetch: per day, the count and
-        # order-insensitive checksums of the values and of the run columns.
+        # order-insensitive checksums of the values and of the run columns. An estimate is rounded
+        # to 1e-9 kWh, as its profile's sums of doubles may come out in another order.
         "device_intervals": p.query(
             "select reading_date, count(*), checksum(row(device_id, interval_end_at, interval_minutes, reading_count, "
-            "reading_at, energy_kwh, is_estimated, estimation_method, voltage_v, register_kwh, validation_status, "
+            "reading_at, round(energy_kwh, 9), is_estimated, estimation_method, voltage_v, register_kwh, validation_status, "
             "rule_codes)), "
             f"checksum(row(batch_id, validated_at)) from iceberg.{p.marts}.device_intervals group by 1 order by 1"
         ),

@@ -81,10 +81,16 @@ class StateStore:
 def test_the_batch_says_whether_it_leaves_a_backlog_and_since_when_day_tails_were_skipped():
     behind, _ = plan_topic("telemetry", topic(p0=(0, 2500)), {}, {}, max_per_partition=1000)
     caught_up, _ = plan_topic("fault_logs", topic(p0=(0, 40)), {}, {}, max_per_partition=1000)
+    batch = Runner._batch(7, [behind, caught_up], 5)
+    assert (batch["batch_id"], batch["leaves_backlog"], batch["day_tails_batch_id"]) == (7, True, 5)
+    assert set(batch["kafka_batch"]) == {"telemetry", "fault_logs"}
+    assert Runner._batch(9, [caught_up], 3)["leaves_backlog"] is False
+
+
+def test_day_tails_are_recorded_as_written_by_every_run_before_the_first_that_may_skip_them():
     fresh = StateStore()
-    batch = Runner._batch(fresh, 7, [behind, caught_up])
-    assert batch["leaves_backlog"] is True
-    assert batch["day_tails_batch_id"] == 6, "before any run skipped a tail, every earlier run wrote them"
-    assert fresh.state == {DAY_TAILS_STATE: "6"}
-    later = Runner._batch(StateStore(**{DAY_TAILS_STATE: "3"}), 9, [caught_up])
-    assert (later["leaves_backlog"], later["day_tails_batch_id"]) == (False, 3)
+    assert Runner._day_tails_batch_id(fresh, 7) == 6, "before any run skipped a tail, every earlier run wrote them"
+    assert fresh.state == {DAY_TAILS_STATE: "6"}, "recorded before the run, so a killed run leaves it behind"
+    recorded = StateStore(**{DAY_TAILS_STATE: "3"})
+    assert Runner._day_tails_batch_id(recorded, 9) == 3
+    assert recorded.state == {DAY_TAILS_STATE: "3"}
