@@ -6,7 +6,8 @@
     - `merge_replaces_groups_by`: key columns naming a group that each batch recomputes whole
       (a customer-day of a bill). Rows of such a group that the batch no longer has (a weekday's
       peak after the day became a holiday) are deleted by the same MERGE: the source adds them,
-      marked stale, from the target.
+      marked stale, from the target. That reads the source three times, so the materialization
+      writes such a batch to a table first (materializations/incremental.sql).
 -#}
 {% macro trino__get_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) -%}
     {%- set predicates = [] if incremental_predicates is none else [] + incremental_predicates -%}

@@ -10,7 +10,10 @@
       properties (partitioning);
     - append: INSERT INTO target SELECT ...;
     - merge: MERGE INTO target USING (...) ON unique_key, optionally updating a matched row only
-      when merge_update_condition holds (macros/merge.sql).
+      when merge_update_condition holds (macros/merge.sql). With merge_replaces_groups_by the
+      MERGE reads its source three times, and Trino would run an inline query at each: the batch
+      is first written to <model>__dbt_tmp (dropped after; a killed run's copy is dropped by the
+      next writer), so the model runs once.
 
     New columns in the model are added to the table (on_schema_change append_new_columns) when
     the runner says the project changed (LAKEHOUSE_SCHEMA_CHECK=true); other runs skip that check.
@@ -38,6 +41,14 @@
         {%- set source -%}
             ({{ compiled_code }})
         {%- endset -%}
+        {%- set staged = none -%}
+        {%- if strategy == 'merge' and config.get('merge_replaces_groups_by') -%}
+            {%- set staged = make_temp_relation(target) -%}
+            {%- call statement('stage_batch') -%}
+                create or replace table {{ staged }} as {{ compiled_code }}
+            {%- endcall -%}
+            {%- set source = staged -%}
+        {%- endif -%}
         {%- call statement('main') -%}
             {%- if strategy == 'merge' -%}
                 {{ trino__get_merge_sql(target, source, unique_key, dest_columns, none) }}
@@ -47,6 +58,9 @@
                 select {{ columns_csv }} from {{ source }} as new_rows
             {%- endif -%}
         {%- endcall -%}
+        {%- if staged is not none -%}
+            {%- do adapter.drop_relation(staged) -%}
+        {%- endif -%}
     {%- endif -%}
 
     {{ run_hooks(post_hooks) }}
@@ -55,10 +69,11 @@
 {%- endmaterialization %}
 
 {#- Columns the model produces that the table lacks are added (existing ones are never changed
-    or dropped). One describe of the query, one of the table. -#}
+    or dropped). One describe of the table, and one of the query through dbt's empty subquery
+    (`where false limit 0`): the adapter's method alone would run the model and fetch every row. -#}
 {% macro lakehouse_add_new_columns(relation, sql) -%}
     {%- set existing = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
-    {%- for column in adapter.get_column_schema_from_query(sql) if column.name | lower not in existing -%}
+    {%- for column in get_column_schema_from_query(sql) if column.name | lower not in existing -%}
         {%- do log(relation ~ ": adding column " ~ column.name ~ " " ~ column.data_type, info=True) -%}
         {%- call statement('add_column_' ~ loop.index) -%}
             alter table {{ relation }} add column {{ adapter.quote(column.name) }} {{ column.data_type }}

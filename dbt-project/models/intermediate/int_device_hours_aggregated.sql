@@ -139,26 +139,20 @@ fault_hours as (
         max(batch_id) as max_batch_id
     from events
     group by device_id, local_hour_start
-),
-
-device_hours as (
-    select
-        device_id,
-        local_hour_start
-    from telemetry_hours
-    union distinct
-    select
-        device_id,
-        local_hour_start
-    from fault_hours
 )
 
+{#- One row per device-hour with a reading or an event. Both sides are unique on the key, so a
+    full join pairs them; a union of their keys joined back to both would aggregate the readings
+    twice (Trino computes a WITH query at each of its uses). -#}
 select
-    device_hours.device_id,
+    coalesce(telemetry_hours.device_id, fault_hours.device_id) as device_id,
     devices.customer_id,
-    cast(at_timezone(device_hours.local_hour_start, 'UTC') as timestamp(6) with time zone) as usage_hour_at,
-    cast(device_hours.local_hour_start as date) as usage_date,
-    hour(device_hours.local_hour_start) as local_hour,
+    cast(
+        at_timezone(coalesce(telemetry_hours.local_hour_start, fault_hours.local_hour_start), 'UTC')
+        as timestamp(6) with time zone
+    ) as usage_hour_at,
+    cast(coalesce(telemetry_hours.local_hour_start, fault_hours.local_hour_start) as date) as usage_date,
+    hour(coalesce(telemetry_hours.local_hour_start, fault_hours.local_hour_start)) as local_hour,
     coalesce(telemetry_hours.reading_count, 0) as reading_count,
     telemetry_hours.interval_seconds,
     coalesce(telemetry_hours.total_energy_kwh, 0) as total_energy_kwh,
@@ -186,16 +180,12 @@ select
     coalesce(fault_hours.critical_event_count, 0) as critical_event_count,
     nullif(fault_hours.fault_event_codes, '') as fault_event_codes,
     cast({{ pipeline_batch_id() }} as bigint) as batch_id
-from device_hours
-left join devices on device_hours.device_id = devices.device_id
-left join telemetry_hours
+from telemetry_hours
+full outer join fault_hours
     on
-        device_hours.device_id = telemetry_hours.device_id
-        and device_hours.local_hour_start = telemetry_hours.local_hour_start
-left join fault_hours
-    on
-        device_hours.device_id = fault_hours.device_id
-        and device_hours.local_hour_start = fault_hours.local_hour_start
+        telemetry_hours.device_id = fault_hours.device_id
+        and telemetry_hours.local_hour_start = fault_hours.local_hour_start
+left join devices on coalesce(telemetry_hours.device_id, fault_hours.device_id) = devices.device_id
 {%- if is_incremental() %}
     where
         greatest(coalesce(telemetry_hours.max_batch_id, -1), coalesce(fault_hours.max_batch_id, -1))
