@@ -10,6 +10,8 @@ Shapes, each one Trino query over the first N/3 offsets of every partition of th
   land_floor CREATE TABLE AS of the raw text: decode + Parquet write, no parsing at all
   land_json  CREATE TABLE AS of the first wave's parse (json_parse on every message)
   landing    CREATE TABLE AS of today's parse with the canonical check (what the model writes)
+Then `landing` again under each Parquet codec Trino's Iceberg connector writes (session property
+compression_codec; the catalog's default is ZSTD), twice in turn, with the files' total size.
 Fill the topic first, e.g. `python -m bench.bench_scale scale --meters 100000 --days 1`.
 """
 
@@ -19,10 +21,13 @@ import argparse
 import time
 
 from smartmeter.config import TRINO_DBT_USER, load_settings
-from smartmeter.trino_sql import query
+from smartmeter.trino_sql import TrinoSession, query
 
 TOPIC = 'kafka.default."telemetry_raw_test"'
 SCRATCH = 'iceberg.staging."bench_ingest_scratch"'
+SCRATCH_FILES = 'iceberg.staging."bench_ingest_scratch$files"'
+# LZ4 is refused for Parquet ("not supported").
+CODECS = ("ZSTD", "SNAPPY", "NONE", "GZIP")
 
 FIELDS = ("device_id", "customer_id", "timestamp", "status", "metrics.energy_kwh", "metrics.voltage",
           "metrics.battery_pct", "metrics.register_kwh", "interval_minutes")
@@ -81,10 +86,32 @@ def main() -> None:
         timings[name] = time.monotonic() - started
         print(f"  {name:<11} {timings[name]:7.1f}s  {found / timings[name]:10,.0f} rows/s  "
               f"x{timings[name] / timings['scan']:.1f} of scan")
+    codec_timings = compare_codecs(settings, where, found)
     query(settings, f"drop table if exists {SCRATCH}")
     print(f"RESULT ingest json_parse/canonical={timings['json_parse'] / timings['canonical']:.2f} "
           f"land_json/landing={timings['land_json'] / timings['landing']:.2f} "
-          f"landing/land_floor={timings['landing'] / timings['land_floor']:.2f}")
+          f"landing/land_floor={timings['landing'] / timings['land_floor']:.2f} "
+          + " ".join(f"{codec}/ZSTD={codec_timings[codec] / codec_timings['ZSTD']:.2f}" for codec in CODECS[1:]))
+
+
+def compare_codecs(settings, where: str, found: int) -> dict[str, float]:
+    """The landing write under each codec, twice in turn (the machine's noise falls on all of
+    them); the faster of the two counts."""
+    print(f"== landing under each Parquet codec, {found:,} messages, best of 2")
+    best: dict[str, float] = {}
+    for round_number in (1, 2):
+        for codec in CODECS:
+            with TrinoSession(settings) as trino:
+                trino.query(f"set session iceberg.compression_codec = '{codec}'")
+                trino.query(f"drop table if exists {SCRATCH}")
+                started = time.monotonic()
+                trino.query(shapes(where)["landing"][1])
+                elapsed = time.monotonic() - started
+                size = trino.scalar(f"select sum(file_size_in_bytes) from {SCRATCH_FILES}")
+            best[codec] = min(best.get(codec, elapsed), elapsed)
+            print(f"  round {round_number} {codec:<7} {elapsed:7.1f}s  {found / elapsed:10,.0f} rows/s  "
+                  f"{size / 1e6:7.1f} MB")
+    return best
 
 
 if __name__ == "__main__":

@@ -75,12 +75,17 @@ def scope_pattern(settings: Settings) -> str:
     return '"(' + "|".join(settings.schema(base) for base in ("staging", "intermediate", "marts")) + ')"'
 
 
+# Statements that change a table. "create or replace table" is how a merge stages its batch
+# (materializations/incremental.sql); a dead writer's copy must be cancelled like its MERGE.
+WRITE_STATEMENT = r"(insert into|merge into|create (or replace )?table|alter table|drop table)"
+
+
 def running_writes(settings: Settings) -> list[tuple[str, str]]:
     """Writes by dbt of this scope on this Trino that have not finished: (query id, first line of the query)."""
     rows = query(settings, "select query_id, query from system.runtime.queries "
                            "where state not in ('FINISHED', 'FAILED') and source like 'dbt-trino%' "
                            f"and \"user\" = '{TRINO_DBT_USER}' "
-                           "and regexp_like(lower(query), '(insert into|merge into|create table|alter table|drop table)') "
+                           f"and regexp_like(lower(query), '{WRITE_STATEMENT}') "
                            f"and regexp_like(query, '{scope_pattern(settings)}')")[1]
     return [(query_id, text.strip().splitlines()[0][:120] if text else "") for query_id, text in rows]
 
