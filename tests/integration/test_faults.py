@@ -4,6 +4,7 @@ equal to the Python oracle, or with the loss recorded as a gap:
 - a crashed service comes back by itself, and `status` shows the restart;
 - Kafka SIGKILLed while the simulator runs live and the loop is on;
 - Trino SIGKILLed while dbt runs; dbt SIGKILLed in the middle of a MERGE;
+- a dead writer's `create or replace table` still running: the next writer cancels it;
 - two writers started at once;
 - the telemetry topic deleted and recreated; unread messages deleted by retention;
 - the clock stepping back between runs (libfaketime);
@@ -14,11 +15,14 @@ Each test has its own isolated pipeline on the test topics, which it recreates.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,9 +31,11 @@ import psycopg2
 import pytest
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
-from smartmeter.config import REPO_ROOT
+from smartmeter.config import REPO_ROOT, TRINO_DBT_USER
 from smartmeter.native.install import apt_install
+from smartmeter.pipeline.lakehouse import running_writes, stop_orphaned_writes
 from smartmeter.pipeline.topics import recreate_topics
+from smartmeter.trino_sql import connect, query
 from tests.conftest import run_lakehouse
 from tests.helpers.pipeline import (
     FAULT_CODES,
@@ -340,3 +346,47 @@ def _psql_rows(settings, sql: str) -> list[tuple]:
     with psycopg2.connect(**settings.postgres_connect_kwargs(role="admin")) as conn, conn.cursor() as cur:
         cur.execute(sql)
         return cur.fetchall()
+
+
+def test_a_dead_writers_create_or_replace_table_is_cancelled_by_the_next_writer(settings):
+    """A merge's staged batch and a run table are written with `create or replace table`. Left
+    running by a dead writer, it could commit after the next writer wrote its own and before its
+    MERGE read it: the next writer must cancel it as it cancels a MERGE."""
+    scope = dataclasses.replace(settings.as_trino(TRINO_DBT_USER), dbt_schema_suffix=f"t{uuid.uuid4().hex[:8]}")
+    schema = scope.schema("intermediate")
+    query(settings, f'create schema if not exists iceberg."{schema}"')
+    # A query that would run for hours, sent as dbt sends its queries (user and client source).
+    statement = (f'create or replace table iceberg."{schema}"."device_intervals__windows" as '
+                 "select count(*) as n from unnest(sequence(1, 10000)) as a (x) cross join unnest(sequence(1, 10000)) as b (y) "
+                 "cross join unnest(sequence(1, 10000)) as c (z)")
+    connection = connect(scope, source="dbt-trino-orphan")
+    failures: list[Exception] = []
+
+    def orphan() -> None:
+        try:
+            connection.cursor().execute(statement)
+        except Exception as exc:  # noqa: BLE001 - the cancellation is expected
+            failures.append(exc)
+
+    writer = threading.Thread(target=orphan, daemon=True)
+    writer.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not running_writes(scope):
+            assert time.monotonic() < deadline, "the dead writer's create or replace table was never seen as a write"
+            time.sleep(0.2)
+        said: list[str] = []
+        stop_orphaned_writes(scope, said.append, timeout_s=60)
+        assert said and "create or replace table" in said[0], (said, failures)
+        writer.join(timeout=60)
+        assert not writer.is_alive() and failures, "the orphaned write was not cancelled"
+        assert "cancelled by the next writer" in str(failures[0]), failures[0]
+        assert not running_writes(scope)
+    finally:
+        for query_id, in query(settings, "select query_id from system.runtime.queries where state not in "
+                                         f"('FINISHED', 'FAILED') and strpos(query, '{schema}') > 0 "
+                                         "and strpos(query, 'system.runtime') = 0")[1]:
+            query(settings, f"call system.runtime.kill_query(query_id => '{query_id}', message => 'test clean-up')")
+        connection.close()
+        query(settings, f'drop table if exists iceberg."{schema}"."device_intervals__windows"')
+        query(settings, f'drop schema if exists iceberg."{schema}"')
