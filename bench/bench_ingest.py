@@ -86,7 +86,7 @@ def main() -> None:
         timings[name] = time.monotonic() - started
         print(f"  {name:<11} {timings[name]:7.1f}s  {found / timings[name]:10,.0f} rows/s  "
               f"x{timings[name] / timings['scan']:.1f} of scan")
-    codec_timings = compare_codecs(settings, where, found)
+    codec_timings = compare_codecs(settings, shapes(where)["landing"][1], found)
     query(settings, f"drop table if exists {SCRATCH}")
     print(f"RESULT ingest json_parse/canonical={timings['json_parse'] / timings['canonical']:.2f} "
           f"land_json/landing={timings['land_json'] / timings['landing']:.2f} "
@@ -94,8 +94,8 @@ def main() -> None:
           + " ".join(f"{codec}/ZSTD={codec_timings[codec] / codec_timings['ZSTD']:.2f}" for codec in CODECS[1:]))
 
 
-def compare_codecs(settings, where: str, found: int) -> dict[str, float]:
-    """The landing write under each codec, twice in turn (the machine's noise falls on all of
+def compare_codecs(settings, landing: str, found: int) -> dict[str, float]:
+    """The `landing` write under each codec, twice in turn (the machine's noise falls on all of
     them); the faster of the two counts."""
     print(f"== landing under each Parquet codec, {found:,} messages, best of 2")
     best: dict[str, float] = {}
@@ -105,7 +105,7 @@ def compare_codecs(settings, where: str, found: int) -> dict[str, float]:
                 trino.query(f"set session iceberg.compression_codec = '{codec}'")
                 trino.query(f"drop table if exists {SCRATCH}")
                 started = time.monotonic()
-                trino.query(shapes(where)["landing"][1])
+                trino.query(landing)
                 elapsed = time.monotonic() - started
                 size = trino.scalar(f"select sum(file_size_in_bytes) from {SCRATCH_FILES}")
             best[codec] = min(best.get(codec, elapsed), elapsed)

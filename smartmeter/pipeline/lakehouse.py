@@ -76,7 +76,8 @@ def scope_pattern(settings: Settings) -> str:
 
 
 # Statements that change a table. "create or replace table" is how a merge stages its batch
-# (materializations/incremental.sql); a dead writer's copy must be cancelled like its MERGE.
+# (materializations/incremental.sql) and how a run writes its run tables (macros/run_tables.sql);
+# a dead writer's copy must be cancelled like its MERGE.
 WRITE_STATEMENT = r"(insert into|merge into|create (or replace )?table|alter table|drop table)"
 
 

@@ -15,14 +15,12 @@ Each test has its own isolated pipeline on the test topics, which it recreates.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -352,8 +350,9 @@ def test_a_dead_writers_create_or_replace_table_is_cancelled_by_the_next_writer(
     """A merge's staged batch and a run table are written with `create or replace table`. Left
     running by a dead writer, it could commit after the next writer wrote its own and before its
     MERGE read it: the next writer must cancel it as it cancels a MERGE."""
-    scope = dataclasses.replace(settings.as_trino(TRINO_DBT_USER), dbt_schema_suffix=f"t{uuid.uuid4().hex[:8]}")
-    schema = scope.schema("intermediate")
+    p = IsolatedPipeline(settings)
+    scope = p.scoped_settings().as_trino(TRINO_DBT_USER)
+    schema = p.intermediate
     query(settings, f'create schema if not exists iceberg."{schema}"')
     # A query that would run for hours, sent as dbt sends its queries (user and client source).
     statement = (f'create or replace table iceberg."{schema}"."device_intervals__windows" as '
@@ -388,5 +387,4 @@ def test_a_dead_writers_create_or_replace_table_is_cancelled_by_the_next_writer(
                                          "and strpos(query, 'system.runtime') = 0")[1]:
             query(settings, f"call system.runtime.kill_query(query_id => '{query_id}', message => 'test clean-up')")
         connection.close()
-        query(settings, f'drop table if exists iceberg."{schema}"."device_intervals__windows"')
-        query(settings, f'drop schema if exists iceberg."{schema}"')
+        p.drop_schemas()
