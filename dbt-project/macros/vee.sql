@@ -4,27 +4,67 @@
 -#}
 
 {#- The meter-days (device_id, reading_date) in device_intervals whose profile a batch changed:
-    later days within vee_profile_days that miss more than the longest interpolated gap (only
-    they can hold a long gap), of a meter whose own hours changed, or of a meter of a segment
-    whose hours changed when a long gap of the day had no own profile. Days of either day type:
-    a superset (re-validating a day is idempotent), which spares the holiday lookup here.
-    `touched_dates` (sorted) bound the scan of device_intervals. -#}
+    later days within vee_profile_days that can hold a long gap, of a meter whose own hours
+    changed, or of a meter of a segment whose hours changed when a long gap of the day had no own
+    profile. A day can hold one when it misses more than the longest interpolated gap and has a
+    reading to bound it: its own, or, on a day with none, the last interval of the day before and
+    the first of the day after (a neighbour with a reading is the superset used). A day with only
+    fault-log events, such as the later days of a backfill whose logs landed before its readings,
+    has no gap to estimate. Days of either day type: a superset (re-validating a day is
+    idempotent), which spares the holiday lookup here. `touched_dates` (sorted) bound the scan of
+    device_intervals. -#}
 {% macro vee_profile_dependent_days(touched_dates, watermark) -%}
     {%- set profile_days = var('vee_profile_days') | int -%}
+    with
+
+    meter_days as (
+        select
+            device_id,
+            reading_date,
+            missing_s,
+            is_unprofiled,
+            has_reading
+            or coalesce(
+                lag(reading_date) over by_day = reading_date - interval '1' day
+                and lag(has_reading) over by_day
+                and lead(reading_date) over by_day = reading_date + interval '1' day
+                and lead(has_reading) over by_day,
+                false
+            ) as is_bounded
+        from (
+            select
+                device_id,
+                reading_date,
+                count_if(reading_count = 0) * max(interval_minutes) filter (where reading_count = 0) * 60
+                    as missing_s,
+                bool_or(reading_count > 0) as has_reading,
+                bool_or(
+                    reading_count = 0 and coalesce(estimation_method, '') not in ('REGISTER_PROFILE', 'PROFILE')
+                ) as is_unprofiled
+            from {{ this }}
+            where
+                interval_end_at >= timestamp '{{ touched_dates[0] }} 00:00:00 UTC'
+                and interval_end_at
+                < timestamp '{{ touched_dates[-1] }} 00:00:00 UTC' + interval '{{ profile_days + 2 }}' day
+            group by device_id, reading_date
+        )
+        window by_day as (partition by device_id order by reading_date)
+    )
+
     {%- for profile in ['device', 'segment'] %}
         select
-            intervals.device_id,
-            intervals.reading_date
-        from {{ this }} as intervals
+            meter_days.device_id,
+            meter_days.reading_date
+        from meter_days
         {%- if profile == 'device' %}
             inner join (
                 select distinct device_id, usage_date
                 from {{ ref('int_device_hours_aggregated') }}
                 where batch_id > {{ watermark }} and reading_count > 0
             ) as changed
-                on intervals.device_id = changed.device_id
+                on meter_days.device_id = changed.device_id
         {%- else %}
-            inner join {{ ref('int_devices_located') }} as devices on intervals.device_id = devices.device_id
+            inner join {{ ref('int_devices_located') }} as devices on meter_days.device_id = devices.device_id
             inner join (
                 select distinct customer_segment, usage_date
                 from {{ ref('int_segment_hours_aggregated') }}
@@ -32,19 +72,13 @@
             ) as changed
                 on devices.customer_segment = changed.customer_segment
         {%- endif %}
-                and intervals.reading_date > changed.usage_date
-                and intervals.reading_date <= changed.usage_date + interval '{{ profile_days }}' day
+                and meter_days.reading_date > changed.usage_date
+                and meter_days.reading_date <= changed.usage_date + interval '{{ profile_days }}' day
         where
-            intervals.reading_count = 0
-            and intervals.interval_end_at >= timestamp '{{ touched_dates[0] }} 00:00:00 UTC'
-            and intervals.interval_end_at
-                < timestamp '{{ touched_dates[-1] }} 00:00:00 UTC' + interval '{{ profile_days + 2 }}' day
-        group by intervals.device_id, intervals.reading_date
-        having
-            count(distinct intervals.interval_end_at) * max(intervals.interval_minutes) * 60
-                > {{ (var('vee_estimation_max_gap_hours') | int) * 3600 }}
+            meter_days.missing_s > {{ (var('vee_estimation_max_gap_hours') | int) * 3600 }}
+            and meter_days.is_bounded
             {%- if profile == 'segment' %}
-                and bool_or(coalesce(intervals.estimation_method, '') not in ('REGISTER_PROFILE', 'PROFILE'))
+                and meter_days.is_unprofiled
             {%- endif %}
         {{ 'union' if not loop.last }}
     {%- endfor %}

@@ -13,7 +13,8 @@ tests of this module, in order:
    VEE interval; a long gap's estimate survives the next batch;
 5. late readings for a published day are in the restatement log; today's changes are not;
 6. a new meter's long gap follows its segment's profile;
-7. a corrected reading replaces the published one and is logged as a CORRECTION.
+7. a later day with only fault-log events is not re-validated when the meter's hours change;
+8. a corrected reading replaces the published one and is logged as a CORRECTION.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from tests.helpers.pipeline import (
     FAULT_LOG_TEST_TOPIC,
     TELEMETRY_TEST_TOPIC,
     assert_matches_oracle,
+    fault_line,
     first_devices,
     generate_backfill,
     generate_local_days,
@@ -296,6 +298,41 @@ def test_a_new_meters_long_gap_follows_its_segments_profile(state):
         hourly[local_hour(message_reading_at(text), veteran_zone)].append(json.loads(text)["metrics"]["energy_kwh"])
     factors = [kwh / fmean(hourly[local_hour(end, zone)]) for end, _, kwh in gap]
     assert max(factors) - min(factors) < 1e-9 * max(factors), factors
+
+
+def test_a_day_with_only_fault_log_events_is_not_revalidated_for_a_profile_change(state):
+    """A change to a meter's hours re-validates its later days that can hold a long gap, since
+    their profile estimates read those hours; a later day with fault-log events but no reading
+    has no gap to estimate (a backfill lands a week of logs before the readings), so it is not."""
+    p = state.pipeline
+    device_id, customer_id = first_devices(state.device_customers, 12)[11]
+    zone = ZoneInfo(p.device_zones().get(device_id, "Europe/Berlin"))
+    # Before every other day of the module.
+    day = FIRST_DAY - timedelta(days=100)
+    gap_day, events_day = day + timedelta(days=1), day + timedelta(days=3)
+    readings = generate_local_days([(device_id, customer_id, str(zone))], [day, gap_day], seed=18)
+
+    def local_hours(text: str, of: date) -> float:
+        return (message_reading_at(text) - datetime(of.year, of.month, of.day, tzinfo=zone)).total_seconds() / 3600
+
+    # The first day's 08:15 to 12:00 come later; the next day misses 08:15 to 14:00 for good.
+    held = [(k, t) for k, t in readings if 8 < local_hours(t, day) <= 12]
+    dropout = [(k, t) for k, t in readings if 8 < local_hours(t, gap_day) <= 14]
+    event_at = datetime(events_day.year, events_day.month, events_day.day, 12, tzinfo=zone).astimezone(UTC)
+    state.send([(k, t) for k, t in readings if (k, t) not in held + dropout],
+               [(device_id, fault_line("ELX", device_id, event_at, "C301"))])
+    p.catch_up()
+    validated_by = f"select reading_date, max(batch_id), count(*), count_if(reading_count > 0) " \
+                   f"from iceberg.{p.marts}.device_intervals where device_id = '{device_id}' " \
+                   f"and reading_date in (date '{gap_day}', date '{events_day}') group by 1"
+    before = {row[0]: row[1:] for row in p.query(validated_by)}
+    assert before[events_day][1] >= 92 and before[events_day][2] == 0, f"a grid with no reading: {before}"
+    state.send(held)
+    p.catch_up()
+    after = {row[0]: row[1:] for row in p.query(validated_by)}
+    assert after[gap_day][0] > before[gap_day][0], "the day with a long gap reads the changed hours: re-validated"
+    assert after[events_day] == before[events_day], "the day with only an event has no gap to estimate"
+    assert_matches_oracle(state)
 
 
 def test_a_corrected_reading_replaces_the_published_one_and_is_restated(state):
