@@ -54,6 +54,11 @@ BOUND = 120
 FIRST_DAY = datetime.now(UTC).date() - timedelta(days=5)
 
 
+def local_hours(text: str, day: date, zone: ZoneInfo) -> float:
+    """Hours from `day`'s local midnight to the reading's timestamp (the end of its interval)."""
+    return (message_reading_at(text) - datetime(day.year, day.month, day.day, tzinfo=zone)).total_seconds() / 3600
+
+
 @pytest.fixture(scope="module")
 def state(settings):
     def fill(s):
@@ -174,15 +179,12 @@ def test_a_long_gaps_estimate_survives_the_next_batch(state):
     midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
     readings = generate_local_days([(device_id, customer_id, str(zone))], [day], seed=15)
 
-    def local_hours(text: str) -> float:
-        return (message_reading_at(text) - midnight).total_seconds() / 3600
-
     # The dropout is 08:15 to 14:00 local; the first batch ends at 15:00, the next one fills hours
     # 15 and 16, whose window (2 h before the reading before them) starts at 13:00.
-    dropout = [(k, t) for k, t in readings if 8 < local_hours(t) <= 14]
-    state.send([(k, t) for k, t in readings if local_hours(t) <= 15 and (k, t) not in dropout])
+    dropout = [(k, t) for k, t in readings if 8 < local_hours(t, day, zone) <= 14]
+    state.send([(k, t) for k, t in readings if local_hours(t, day, zone) <= 15 and (k, t) not in dropout])
     p.catch_up()
-    state.send([(k, t) for k, t in readings if 15 < local_hours(t) <= 17])
+    state.send([(k, t) for k, t in readings if 15 < local_hours(t, day, zone) <= 17])
     p.catch_up()
     gap = p.query(
         f"select interval_end_at, is_estimated from iceberg.{p.marts}.device_intervals "
@@ -230,7 +232,7 @@ def test_late_readings_for_a_published_day_are_restated_and_today_is_not(state):
         at = message_reading_at(text)
         if (at - timedelta(seconds=1)).astimezone(zone).date() != past:
             return -1
-        return (at - datetime(past.year, past.month, past.day, tzinfo=zone)).total_seconds() / 3600
+        return local_hours(text, past, zone)
 
     # The past day's last 6 hours (a gap with no reading after it, so not estimated), and the last
     # 2 hours of today, come later.
@@ -273,9 +275,8 @@ def test_a_new_meters_long_gap_follows_its_segments_profile(state):
     day = next(day for day in (FIRST_DAY - timedelta(days=40 + n) for n in range(30))
                if not {(country, day), (country, day - timedelta(days=7))} & holidays)
     history = generate_local_days([(*veteran, str(veteran_zone))], [day - timedelta(days=7)], seed=16)
-    midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
     readings = generate_local_days([(*newcomer, str(zone))], [day], seed=17)
-    dropout = [(k, t) for k, t in readings if 8 < (message_reading_at(t) - midnight).total_seconds() / 3600 <= 14]
+    dropout = [(k, t) for k, t in readings if 8 < local_hours(t, day, zone) <= 14]
     state.send(history)
     p.catch_up()
     state.send([(k, t) for k, t in readings if (k, t) not in dropout])
@@ -312,12 +313,9 @@ def test_a_day_with_only_fault_log_events_is_not_revalidated_for_a_profile_chang
     gap_day, events_day = day + timedelta(days=1), day + timedelta(days=3)
     readings = generate_local_days([(device_id, customer_id, str(zone))], [day, gap_day], seed=18)
 
-    def local_hours(text: str, of: date) -> float:
-        return (message_reading_at(text) - datetime(of.year, of.month, of.day, tzinfo=zone)).total_seconds() / 3600
-
     # The first day's 08:15 to 12:00 come later; the next day misses 08:15 to 14:00 for good.
-    held = [(k, t) for k, t in readings if 8 < local_hours(t, day) <= 12]
-    dropout = [(k, t) for k, t in readings if 8 < local_hours(t, gap_day) <= 14]
+    held = [(k, t) for k, t in readings if 8 < local_hours(t, day, zone) <= 12]
+    dropout = [(k, t) for k, t in readings if 8 < local_hours(t, gap_day, zone) <= 14]
     event_at = datetime(events_day.year, events_day.month, events_day.day, 12, tzinfo=zone).astimezone(UTC)
     state.send([(k, t) for k, t in readings if (k, t) not in held + dropout],
                [(device_id, fault_line("ELX", device_id, event_at, "C301"))])
