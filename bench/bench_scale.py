@@ -286,34 +286,40 @@ def bench_freshness(args, settings: Settings) -> None:
         time.sleep(args.interval * 3)
         loop.send_signal(signal.SIGTERM)
         loop.wait(timeout=600)
-    ages, cycles = _freshness(bench, started)
-    if not ages:
+    visible, cycles = _freshness(bench, started)
+    if not visible:
         raise SystemExit(f"no reading became visible; see {log}")
-    p95 = statistics.quantiles(ages, n=20)[18]
-    print(f"  readings measured: {len(ages):,}; cycles with data: {len(cycles)}; cycle seconds median "
-          f"{statistics.median(cycles):.1f}, max {max(cycles):.1f}")
-    print(f"RESULT freshness p50={statistics.median(ages):.1f}s p95={p95:.1f}s (goal <= 60, ratio {p95 / 60:.2f}) "
-          f"max={max(ages):.1f}s")
+    print(f"  readings measured: {len(visible):,}; cycles with data: {len(cycles)}; cycle seconds "
+          f"{', '.join(f'{c:.1f}' for c in cycles)}")
+    # The meters start live with no earlier reading today, so the first round writes each
+    # meter's day from midnight: a cost a utility's meters pay at 00:15, not during the day.
+    for label, ages in [("all rounds", [age for _, age in visible]),
+                        ("after the first round", [age for at, age in visible if at >= started + 450])]:
+        if len(ages) < 2:
+            continue
+        p95 = statistics.quantiles(ages, n=20)[18]
+        print(f"RESULT freshness ({label}) p50={statistics.median(ages):.1f}s p95={p95:.1f}s (goal <= 60, "
+              f"ratio {p95 / 60:.2f}) max={max(ages):.1f}s over {len(ages):,} readings")
 
 
-def _freshness(settings: Settings, since: float) -> tuple[list[float], list[float]]:
-    """Seconds from each reading's timestamp to the end of the run that loaded it (the marts
-    are visible when the run ends), from the Kafka timestamps of the landed rows."""
+def _freshness(settings: Settings, since: float) -> tuple[list[tuple[float, float]], list[float]]:
+    """(reading timestamp, seconds from it to the end of the run that loaded it) for each reading
+    (the marts are visible when the run ends), and the runs' durations in run order."""
     schema = settings.schema("staging")
     store = PipelineStore(settings)
     try:
         runs = {run.run_id: run for run in store.recent_runs(10_000) if run.status == "ok" and run.messages_taken}
     finally:
         store.close()
-    ages: list[float] = []
-    for run_id, run in runs.items():
+    visible: list[tuple[float, float]] = []
+    for run_id, run in sorted(runs.items()):
         rows = query(settings, f"select to_unixtime(reading_at), count(*) from iceberg.{schema}.stg_telemetry_messages "
                                f"where batch_id = {run_id} and reject_reason is null group by 1")[1]
         finished = run.finished_at.timestamp()
         for reading_at, count in rows:
             if reading_at >= since:
-                ages += [finished - reading_at] * int(count)
-    return ages, [run.duration_s for run in runs.values()]
+                visible += [(reading_at, finished - reading_at)] * int(count)
+    return visible, [run.duration_s for _, run in sorted(runs.items())]
 
 
 # -- idle --------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@
     fault-log events, such as the later days of a backfill whose logs landed before its readings,
     has no gap to estimate. Days of either day type: a superset (re-validating a day is
     idempotent), which spares the holiday lookup here. `touched_dates` (sorted) bound the scan of
-    device_intervals. -#}
+    device_intervals, one day wider on each side: its days are local and its bounds UTC, and the
+    neighbour days at either end must be whole. -#}
 {% macro vee_profile_dependent_days(touched_dates, watermark) -%}
     {%- set profile_days = var('vee_profile_days') | int -%}
     with
@@ -43,9 +44,9 @@
                 ) as is_unprofiled
             from {{ this }}
             where
-                interval_end_at >= timestamp '{{ touched_dates[0] }} 00:00:00 UTC'
+                interval_end_at >= timestamp '{{ touched_dates[0] }} 00:00:00 UTC' - interval '1' day
                 and interval_end_at
-                < timestamp '{{ touched_dates[-1] }} 00:00:00 UTC' + interval '{{ profile_days + 2 }}' day
+                < timestamp '{{ touched_dates[-1] }} 00:00:00 UTC' + interval '{{ profile_days + 3 }}' day
             group by device_id, reading_date
         )
         window by_day as (partition by device_id order by reading_date)

@@ -14,7 +14,9 @@ tests of this module, in order:
 5. late readings for a published day are in the restatement log; today's changes are not;
 6. a new meter's long gap follows its segment's profile;
 7. a later day with only fault-log events is not re-validated when the meter's hours change;
-8. a corrected reading replaces the published one and is logged as a CORRECTION.
+8. a corrected reading replaces the published one and is logged as a CORRECTION;
+9. zero runs across batches: the day's first energy flags the zero run before it, and readings
+   that only append energy re-validate from the reading before them.
 """
 
 from __future__ import annotations
@@ -368,6 +370,48 @@ def test_a_corrected_reading_replaces_the_published_one_and_is_restated(state):
     assert_matches_oracle(state)
     assert_day_restated(p, p.restatements_since(logged_before), "CORRECTION", customer_id, day, zone,
                         (before_kwh, after_kwh), -0.25)
+
+
+def test_zero_runs_across_batches_and_appended_readings(state):
+    """A new meter's day opens with 3 h of zeros (judged by the day's maximum: it has no reference
+    days), in batches of an hour or two: the first energy flags that whole run. A later zero run
+    grows over two batches. Readings that only append energy re-validate from the reading before
+    them: no earlier interval is rewritten."""
+    p = state.pipeline
+    device_id, customer_id = first_devices(state.device_customers, 6)[5]
+    zone = ZoneInfo(p.device_zones().get(device_id, "Europe/Berlin"))
+    # No other test of this module writes this meter within a week of this day.
+    day = FIRST_DAY - timedelta(days=60)
+    readings = generate_local_days([(device_id, customer_id, str(zone))], [day], seed=19)
+
+    def zeroed(key: str, text: str) -> tuple[str, str]:
+        doc = json.loads(text)
+        if local_hours(text, day, zone) <= 3 or 4 < local_hours(text, day, zone) <= 6.25:
+            doc["metrics"]["energy_kwh"] = 0.0
+        return key, json.dumps(doc)
+
+    readings = [zeroed(k, t) for k, t in readings]
+    zero_ends = {message_reading_at(t) for _, t in readings if json.loads(t)["metrics"]["energy_kwh"] == 0}
+    flagged = f"select interval_end_at from iceberg.{p.marts}.device_intervals where device_id = '{device_id}' " \
+              f"and reading_date = date '{day}' and strpos(coalesce(rule_codes, ''), 'ZERO_RUN') > 0"
+    batch_ids = f"select interval_end_at, batch_id from iceberg.{p.marts}.device_intervals " \
+                f"where device_id = '{device_id}' and reading_date = date '{day}'"
+    for first, last in [(0, 2), (2, 3), (3, 4), (4, 5), (5, 6.25)]:
+        state.send([(k, t) for k, t in readings if first < local_hours(t, day, zone) <= last])
+        p.catch_up()
+        if last == 3:
+            assert p.query(flagged) == [], "a day that used no energy yet has no zero run to flag"
+    assert {at.astimezone(UTC) for (at,) in p.query(flagged)} == zero_ends
+
+    before = dict(p.query(batch_ids))
+    state.send([(k, t) for k, t in readings if local_hours(t, day, zone) > 6.25])
+    p.catch_up()
+    after = dict(p.query(batch_ids))
+    last_zero_at = max(zero_ends)
+    assert {at: b for at, b in after.items() if at < last_zero_at} == \
+        {at: b for at, b in before.items() if at < last_zero_at}, "appended energy rewrote earlier intervals"
+    assert {at.astimezone(UTC) for (at,) in p.query(flagged)} == zero_ends
+    assert_matches_oracle(state)
 
 
 def test_a_column_the_table_lacks_is_added_without_running_the_model_for_it(state):

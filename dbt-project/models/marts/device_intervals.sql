@@ -14,7 +14,8 @@
     (the whole rest of the day when there is none), widened by vee_zero_run_min_hours either side
     and then to the meter's readings at or beyond those edges (so a long gap across an edge is
     re-validated whole), since those are all the intervals whose reading, gap, estimate or rule
-    the new readings can change. A touched hour within vee_context_hours of midnight touches the
+    the new readings can change. A meter whose new readings only append non-zero readings to its
+    day (a live meter's usual case) is not widened back: they change no earlier zero run. A touched hour within vee_context_hours of midnight touches the
     day either side too (a reading just after midnight can belong to the day before). So its work
     follows the batch's hours, not the fleet's days. A run that leaves a backlog (a catch-up's
     every cycle but the last) stops a window with no reading after it at the day's last reading,
@@ -28,8 +29,8 @@
     more than vee_estimation_max_gap_hours, and the same days of its segment's meters whose long
     gaps no own profile estimated: their profile estimates read the changed hours.
 -#}
-{#- Incremental runs read the hours, so dbt is told of the dependency. -#}
--- depends_on: {{ ref('int_device_hours_aggregated') }}, {{ ref('int_segment_hours_aggregated') }}
+{#- Incremental runs read the hours and the landed messages, so dbt is told of the dependency. -#}
+-- depends_on: {{ ref('int_device_hours_aggregated') }}, {{ ref('int_segment_hours_aggregated') }}, {{ ref('stg_telemetry_messages') }}
 {{ config(
     unique_key=['device_id', 'interval_end_at'],
     properties={'partitioning': "ARRAY['day(interval_end_at)']"},
@@ -65,6 +66,10 @@
             group by device_id, usage_date
         {%- endif %}
     {%- endset -%}
+    {%- set new_readings_range = run_query(
+        "select cast(min(reading_at) as varchar), cast(max(reading_at) as varchar) from "
+        ~ ref('stg_telemetry_messages') ~ " where batch_id > " ~ watermark ~ " and reject_reason is null"
+    ).rows[0] if execute else [none, none] -%}
     {%- set touched_dates = [] -%}
     {%- do collect_dates("select distinct reading_date from (" ~ touched_hours_sql ~ ")", touched_dates) -%}
     {%- if touched_dates -%}
@@ -116,6 +121,40 @@
         {%- endif %}
     ),
 
+    appended as (
+        {#- The meters whose readings since the watermark follow every reading landed before on
+            their days, and are neither zeros nor corrections: they end the day's last zero run
+            without changing it, so no earlier reading's rule changes and their windows are not
+            widened back (unless the day used no energy before them: then the day's maximum can
+            turn its zero runs). A local day lasts at most 25 hours, so a landed reading 26 hours
+            after the first new one is on another day. #}
+        {%- if is_incremental() and new_readings_range[0] %}
+            select new.device_id
+            from (
+                select
+                    device_id,
+                    min(reading_at) as first_new_reading_at
+                from {{ ref('stg_telemetry_messages') }}
+                where batch_id > {{ watermark }} and reject_reason is null
+                group by device_id
+                having not bool_or(coalesce(energy_kwh <= 0, true) or is_correction)
+            ) as new
+            left join {{ ref('stg_telemetry_messages') }} as landed
+                on
+                    new.device_id = landed.device_id
+                    and landed.batch_id <= {{ watermark }}
+                    and landed.reading_at >= timestamp '{{ new_readings_range[0] }}'
+                    and landed.reading_at < timestamp '{{ new_readings_range[1] }}' + interval '26' hour
+                    and landed.reading_at between new.first_new_reading_at
+                    and new.first_new_reading_at + interval '26' hour
+            group by new.device_id
+            having count(landed.device_id) = 0
+        {%- else %}
+            select cast(null as varchar) as device_id
+            where false
+        {%- endif %}
+    ),
+
     reading_hours as (
         {#- The hours with readings of the touched days (none needed on a full build). #}
         {%- if is_incremental() %}
@@ -123,6 +162,7 @@
                 device_id,
                 usage_date,
                 usage_hour_at,
+                max_energy_kwh,
                 first_reading_at,
                 last_reading_at
             from {{ ref('int_device_hours_aggregated') }}
@@ -132,6 +172,7 @@
                 cast(null as varchar) as device_id,
                 cast(null as date) as usage_date,
                 cast(null as timestamp(6) with time zone) as usage_hour_at,
+                cast(null as double) as max_energy_kwh,
                 cast(null as timestamp(6) with time zone) as first_reading_at,
                 cast(null as timestamp(6) with time zone) as last_reading_at
             where false
@@ -140,23 +181,47 @@
 
     windows as (
         {#- From the meter's reading before the touched hours to its reading after them (on the same
-            day), widened by a zero run's length; null for the day's edge where there is none. #}
+            day), widened by a zero run's length (back only when not appended); null for the day's
+            edge where there is none. The whole day when the day used no energy outside the touched
+            hours: then the day's maximum judges its zero runs, and new energy turns them all. #}
         select
-            touched.device_id,
-            touched.reading_date,
-            least(
-                max(reading_hours.last_reading_at) filter (where reading_hours.usage_hour_at < touched.first_touched_hour_at),
-                arbitrary(touched.first_touched_hour_at)
-            ) - interval '{{ zero_run_hours }}' hour as widened_start_at,
-            greatest(
-                min(reading_hours.first_reading_at) filter (where reading_hours.usage_hour_at >= touched.touched_end_at),
-                arbitrary(touched.touched_end_at)
-            ) + interval '{{ zero_run_hours }}' hour as widened_end_at,
-            arbitrary(touched.touched_end_at) as touched_end_at
-        from touched
-        left join reading_hours
-            on touched.device_id = reading_hours.device_id and touched.reading_date = reading_hours.usage_date
-        group by touched.device_id, touched.reading_date
+            device_id,
+            reading_date,
+            if(
+                is_day_used,
+                reading_before_at - if(is_appended, interval '0' hour, interval '{{ zero_run_hours }}' hour)
+            ) as widened_start_at,
+            if(is_day_used, reading_after_at + interval '{{ zero_run_hours }}' hour) as widened_end_at,
+            touched_end_at
+        from (
+            select
+                touched.device_id,
+                touched.reading_date,
+                least(
+                    max(reading_hours.last_reading_at) filter (
+                        where reading_hours.usage_hour_at < touched.first_touched_hour_at
+                    ),
+                    arbitrary(touched.first_touched_hour_at)
+                ) as reading_before_at,
+                greatest(
+                    min(reading_hours.first_reading_at) filter (where reading_hours.usage_hour_at >= touched.touched_end_at),
+                    arbitrary(touched.touched_end_at)
+                ) as reading_after_at,
+                arbitrary(touched.touched_end_at) as touched_end_at,
+                arbitrary(appended.device_id) is not null as is_appended,
+                coalesce(
+                    max(reading_hours.max_energy_kwh) filter (
+                        where reading_hours.usage_hour_at < touched.first_touched_hour_at
+                        or reading_hours.usage_hour_at >= touched.touched_end_at
+                    ) > 0,
+                    false
+                ) as is_day_used
+            from touched
+            left join appended on touched.device_id = appended.device_id
+            left join reading_hours
+                on touched.device_id = reading_hours.device_id and touched.reading_date = reading_hours.usage_date
+            group by touched.device_id, touched.reading_date
+        )
     ),
 
     window_edges as (
