@@ -15,13 +15,15 @@
     and then to the meter's readings at or beyond those edges (so a long gap across an edge is
     re-validated whole), since those are all the intervals whose reading, gap, estimate or rule
     the new readings can change. A meter whose new readings only append non-zero readings to its
-    day (a live meter's usual case) is not widened back: they change no earlier zero run. A touched hour within vee_context_hours of midnight touches the
-    day either side too (a reading just after midnight can belong to the day before). So its work
-    follows the batch's hours, not the fleet's days. A run that leaves a backlog (a catch-up's
-    every cycle but the last) stops a window with no reading after it at the day's last reading,
-    not at the day's end: the next batch would rewrite that tail of gaps again. The next run that
-    leaves none writes the tails skipped since the last such run (day_tails_batch_id, kept by the
-    runner). The rules that look past one interval read bounded context only:
+    day (a live meter's usual case) is not widened back: they change no earlier zero run. A
+    touched hour within vee_context_hours of midnight touches the day either side too (a reading
+    just after midnight can belong to the day before). So its work follows the batch's hours, not
+    the fleet's days. A run that leaves a backlog (a catch-up's every cycle but the last) stops a
+    window with no reading after it at the day's last reading, not at the day's end, on the dates
+    from a day before the latest its batch reached: the next batch would rewrite that tail of gaps
+    again. Each later run writes the skipped tails of the dates it has passed, and the run that
+    leaves none the rest (since day_tails_batch_id, kept by the runner), so no run writes more
+    than about two days of tails. The rules that look past one interval read bounded context only:
     readings up to vee_context_hours either side of the window, and the meter's daily maxima of
     the vee_spike_reference_days before the day, and, for a long gap, the meter's hours (else its
     segment's) of the same day type in the vee_profile_days before it. A batch that changes a
@@ -43,10 +45,23 @@
 {%- set max_gap_s = (var('vee_estimation_max_gap_hours') | int) * 3600 -%}
 {%- set zero_run_hours = var('vee_zero_run_min_hours') | float | round(0, 'ceil') | int -%}
 {%- set profile_days = var('vee_profile_days') | int -%}
-{%- set stops_at_last_reading = is_incremental() and pipeline_batch_value('leaves_backlog', false) -%}
+{%- set leaves_backlog = is_incremental() and pipeline_batch_value('leaves_backlog', false) -%}
+{%- set passed_before = none -%}
 {%- if is_incremental() -%}
     {%- set watermark = stored_max_batch_id(this) -%}
     {%- set day_tails_batch_id = pipeline_batch_value('day_tails_batch_id', watermark) | int -%}
+    {#- The local dates whose tails the runs since day_tails_batch_id may have skipped start a day
+        before the latest those runs reached (skipped_from); a run that leaves a backlog skips only
+        the dates from a day before the latest its own batch reaches too (passed_before), and writes
+        the skipped tails of the dates between: so no run writes more tails than about two days of
+        meters, however long the backlog. -#}
+    {%- set tail_dates = run_query(
+        "select cast(max(usage_date) filter (where batch_id <= " ~ watermark ~ ") - interval '1' day as varchar),"
+        ~ " cast(max(usage_date) - interval '1' day as varchar) from " ~ ref('int_device_hours_aggregated')
+        ~ " where batch_id > " ~ day_tails_batch_id
+    ).rows[0] if execute and (leaves_backlog or day_tails_batch_id < watermark) else [none, none] -%}
+    {%- set skipped_from = tail_dates[0] -%}
+    {%- set passed_before = tail_dates[1] if leaves_backlog else none -%}
     {%- set touched_hours_sql -%}
         select hours.device_id, days.reading_date, hours.usage_hour_at
         from {{ ref('int_device_hours_aggregated') }} as hours
@@ -56,13 +71,16 @@
             if(hours.local_hour >= {{ 24 - context_hours }}, hours.usage_date + interval '1' day)
         ]) as days (reading_date)
         where hours.batch_id > {{ watermark }} and days.reading_date is not null
-        {%- if not stops_at_last_reading and day_tails_batch_id < watermark %}
+        {%- if skipped_from and (not leaves_backlog or (passed_before and passed_before > skipped_from)) %}
             {#- The tails the runs since the last one that wrote them skipped: from each such
                 meter-day's last hour they changed to the day's end. #}
             union all
             select device_id, usage_date, max(usage_hour_at)
             from {{ ref('int_device_hours_aggregated') }}
-            where batch_id > {{ day_tails_batch_id }}
+            where
+                batch_id > {{ day_tails_batch_id }}
+                and usage_date >= date '{{ skipped_from }}'
+                and usage_date < date '{{ passed_before or "9999-12-31" }}'
             group by device_id, usage_date
         {%- endif %}
     {%- endset -%}
@@ -306,13 +324,17 @@
                 )
             ) as grid_end_s,
             {#- The intervals to re-validate (window_edges), to the day's edge where it has none. A run
-                that leaves a backlog stops at the day's last reading (or the touched hours' end): the
-                next batch may extend the day, so the next run that leaves none writes the tail. #}
+                that leaves a backlog stops at the day's last reading (or the touched hours' end) on
+                the dates its batch has not passed: the next batch may extend the day, so a later
+                run writes the tail. #}
             coalesce(window_start_reading_at, day_start_at) as window_start_at,
             coalesce(
                 window_end_reading_at,
-                {%- if stops_at_last_reading %}
-                    greatest(last_reading_at + interval_seconds / 2 * interval '1' second, touched_end_at),
+                {%- if passed_before %}
+                    if(
+                        reading_date >= date '{{ passed_before }}',
+                        greatest(last_reading_at + interval_seconds / 2 * interval '1' second, touched_end_at)
+                    ),
                 {%- endif %}
                 day_end_at
             ) as window_end_at
