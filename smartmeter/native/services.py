@@ -306,6 +306,15 @@ class Postgres(Service):
         return f"postgresql://{ctx.settings.postgres_user}@localhost:{self.port(ctx)}/{ctx.settings.postgres_db}"
 
 
+def kafka_cluster_id() -> str:
+    """A random cluster id as Kafka's own Uuid.randomUuid makes it: URL-safe base64 of 16 bytes,
+    never starting with '-' (kafka-storage would read it as an option and fail)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def s3_client(settings: Settings):
     """boto3's S3 client for the object store. Path-style: S3Proxy has no per-bucket host names;
     one attempt with short timeouts: callers poll health themselves."""
@@ -404,8 +413,8 @@ class Kafka(Service):
         conf = self._render_config(ctx)
         if (ctx.layout.data / "kafka" / "meta.properties").is_file():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        command = self._java_command(ctx, "256m", "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(conf))
+        command = self._java_command(ctx, "256m", "kafka.tools.StorageTool", "format", "-t", kafka_cluster_id(), "-c",
+                                     str(conf))
         result = subprocess.run(command, capture_output=True, text=True, env=ctx.env())
         if result.returncode != 0:
             raise LakehouseError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")

@@ -7,6 +7,7 @@ import socket
 import stat
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from smartmeter import config
 from smartmeter.config import REPO_ROOT, load_settings
 from smartmeter.errors import LakehouseError
-from smartmeter.native import artifacts, process
+from smartmeter.native import artifacts, process, services
 from smartmeter.native.java import find_java_home
 from smartmeter.native.layout import Layout
 from smartmeter.native.services import Context, Kafka
@@ -269,3 +270,10 @@ def test_sql_against_unreachable_trino_says_how_to_fix_it():
     assert f"Cannot reach Trino at http://localhost:{free_port}" in result.stderr
     assert "./lakehouse up" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_kafka_cluster_id_never_starts_with_a_dash(monkeypatch):
+    """kafka-storage reads `-t -x...` as an option and fails: 1 fresh setup in 64 did."""
+    drawn = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x04" + bytes(15))])
+    monkeypatch.setattr(services.uuid, "uuid4", lambda: next(drawn))
+    assert services.kafka_cluster_id() == "BAAAAAAAAAAAAAAAAAAAAA"
