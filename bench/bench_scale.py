@@ -195,30 +195,28 @@ def bench_scale(args, settings: Settings) -> None:
     cycle = 0
     first_published: dict[str, Checkpoint] = {}
     catch_up_started = time.monotonic()
-    while True:
-        cycle += 1
-        report = runner.cycle(capture=True)
-        print(f"  cycle {cycle}: {report.summary()}", flush=True)
-        if cycle == 1:
-            first_published = published_snapshots(bench, report.run_id)
-        for node in report.nodes:
-            if node.resource_type == "model":
-                models[node.name] += node.seconds
-                rows[node.name] += node.rows or 0
-        if report.status not in ("ok", "idle"):
-            raise SystemExit(f"cycle {cycle} failed: {report.error}")
-        if report.total_behind == 0:
-            break
+    try:
+        while True:
+            cycle += 1
+            report = runner.cycle(capture=True)
+            print(f"  cycle {cycle}: {report.summary()}", flush=True)
+            if cycle == 1:
+                first_published = published_snapshots(bench, report.run_id)
+            for node in report.nodes:
+                if node.resource_type == "model":
+                    models[node.name] += node.seconds
+                    rows[node.name] += node.rows or 0
+            if report.status not in ("ok", "idle"):
+                raise SystemExit(f"cycle {cycle} failed: {report.error}")
+            if report.total_behind == 0:
+                break
+    finally:
+        # Printed when a cycle fails too: a failure at scale is when its memory matters most.
+        sampler.stopped.set()
+        print_totals(models, rows, readings, sampler)
     caught_up_s = time.monotonic() - catch_up_started
     wall_s = time.monotonic() - started
-    sampler.stopped.set()
     print(f"  catch-up: {cycle} cycle(s) in {caught_up_s:.1f}s")
-    print("  time per model, summed over the cycles (rows written):")
-    for name, seconds in sorted(models.items(), key=lambda kv: -kv[1]):
-        rate = f", {readings / seconds:,.0f} readings/s" if name in ("stg_telemetry_messages", "stg_telemetry_raw") else ""
-        print(f"    {name:<28} {seconds:7.1f}s  rows {rows[name]:>12,}{rate}")
-    print("  peak resident memory:")
-    print(sampler.report())
     marts = query(bench, f"select sum(total_energy_kwh) from iceberg.{bench.schema('marts')}.customer_usage_summary")[1][0][0]
     print(f"  total kWh: marts {marts:,.3f}, simulator {simulated_kwh:,.3f}, "
           f"{'EQUAL' if abs(marts - simulated_kwh) < 1e-3 else 'DIFFERENT'}")
@@ -227,6 +225,15 @@ def bench_scale(args, settings: Settings) -> None:
           f"ratio {wall_s / (300 * args.days):.2f}) peak_stack_mb={sampler.peak_total:.0f}")
     if cycle > 1:
         restate_everything(bench, first_published, report.run_id)
+
+
+def print_totals(models: dict[str, float], rows: dict[str, int], readings: int, sampler: MemorySampler) -> None:
+    print("  time per model, summed over the cycles (rows written):")
+    for name, seconds in sorted(models.items(), key=lambda kv: -kv[1]):
+        rate = f", {readings / seconds:,.0f} readings/s" if name in ("stg_telemetry_messages", "stg_telemetry_raw") else ""
+        print(f"    {name:<28} {seconds:7.1f}s  rows {rows[name]:>12,}{rate}")
+    print("  peak resident memory:")
+    print(sampler.report())
 
 
 def published_snapshots(settings: Settings, run_id: int) -> dict[str, Checkpoint]:
