@@ -213,7 +213,7 @@ def bench_scale(args, settings: Settings) -> None:
     finally:
         # Printed when a cycle fails too: a failure at scale is when its memory matters most.
         sampler.stopped.set()
-        print_totals(models, rows, readings, sampler)
+        print_totals(models, rows, sampler)
     caught_up_s = time.monotonic() - catch_up_started
     wall_s = time.monotonic() - started
     print(f"  catch-up: {cycle} cycle(s) in {caught_up_s:.1f}s")
@@ -227,10 +227,10 @@ def bench_scale(args, settings: Settings) -> None:
         restate_everything(bench, first_published, report.run_id)
 
 
-def print_totals(models: dict[str, float], rows: dict[str, int], readings: int, sampler: MemorySampler) -> None:
+def print_totals(models: dict[str, float], rows: dict[str, int], sampler: MemorySampler) -> None:
     print("  time per model, summed over the cycles (rows written):")
     for name, seconds in sorted(models.items(), key=lambda kv: -kv[1]):
-        rate = f", {readings / seconds:,.0f} readings/s" if name in ("stg_telemetry_messages", "stg_telemetry_raw") else ""
+        rate = f", {rows[name] / seconds:,.0f} rows/s" if name in ("stg_telemetry_messages", "stg_telemetry_raw") else ""
         print(f"    {name:<28} {seconds:7.1f}s  rows {rows[name]:>12,}{rate}")
     print("  peak resident memory:")
     print(sampler.report())

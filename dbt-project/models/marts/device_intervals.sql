@@ -19,9 +19,9 @@
     touched hour within vee_context_hours of midnight touches the day either side too (a reading
     just after midnight can belong to the day before). So its work follows the batch's hours, not
     the fleet's days. A run that leaves a backlog (a catch-up's every cycle but the last) stops a
-    window with no reading after it at the day's last reading, not at the day's end, on the dates
-    from a day before the latest its batch reached: the next batch would rewrite that tail of gaps
-    again. Each later run writes the skipped tails of the dates it has passed, and the run that
+    window with no reading after it at the day's last reading (a day with only events at its last
+    touched hour), not at the day's end, on the dates from a day before the latest its batch's
+    readings reached: the next batch would rewrite that tail of gaps again. Each later run writes the skipped tails of the dates it has passed, and the run that
     leaves none the rest (since day_tails_batch_id, kept by the runner), so no run writes more
     than about two days of tails. The rules that look past one interval read bounded context only:
     readings up to vee_context_hours either side of the window, and the meter's daily maxima of
@@ -55,14 +55,15 @@
     {%- set watermark = stored_max_batch_id(this) -%}
     {%- set day_tails_batch_id = pipeline_batch_value('day_tails_batch_id', watermark) | int -%}
     {#- The local dates whose tails the runs since day_tails_batch_id may have skipped start a day
-        before the latest those runs reached (skipped_from); a run that leaves a backlog skips only
-        the dates from a day before the latest its own batch reaches too (passed_before), and writes
-        the skipped tails of the dates between: so no run writes more tails than about two days of
-        meters, however long the backlog. -#}
+        before the latest those runs' readings reached (skipped_from); a run that leaves a backlog
+        skips only the dates from a day before the latest its own batch's readings reach too
+        (passed_before), and writes the skipped tails of the dates between: so no run writes more
+        tails than about two days of meters, however long the backlog. Readings, not events: a
+        backfill's fault logs can land days ahead of its readings, and would pass every date. -#}
     {%- set tail_dates = run_query(
         "select cast(max(usage_date) filter (where batch_id <= " ~ watermark ~ ") - interval '1' day as varchar),"
         ~ " cast(max(usage_date) - interval '1' day as varchar) from " ~ ref('int_device_hours_aggregated')
-        ~ " where batch_id > " ~ day_tails_batch_id
+        ~ " where batch_id > " ~ day_tails_batch_id ~ " and reading_count > 0"
     ).rows[0] if execute and (leaves_backlog or day_tails_batch_id < watermark) else [none, none] -%}
     {%- set skipped_from = tail_dates[0] -%}
     {%- set passed_before = tail_dates[1] if leaves_backlog else none -%}
@@ -328,16 +329,19 @@
                 )
             ) as grid_end_s,
             {#- The intervals to re-validate (window_edges), to the day's edge where it has none. A run
-                that leaves a backlog stops at the day's last reading (or the touched hours' end) on
-                the dates its batch has not passed: the next batch may extend the day, so a later
-                run writes the tail. #}
+                that leaves a backlog stops at the day's last reading or the touched hours' end,
+                whichever is later, on the dates its batch's readings have not passed: the next batch
+                may extend the day, so a later run writes the tail. #}
             coalesce(window_start_reading_at, day_start_at) as window_start_at,
             coalesce(
                 window_end_reading_at,
                 {%- if passed_before %}
                     if(
                         reading_date >= date '{{ passed_before }}',
-                        greatest(last_reading_at + interval_seconds / 2 * interval '1' second, touched_end_at)
+                        greatest(
+                            coalesce(last_reading_at + interval_seconds / 2 * interval '1' second, touched_end_at),
+                            touched_end_at
+                        )
                     ),
                 {%- endif %}
                 day_end_at
