@@ -45,10 +45,6 @@
 {%- set max_gap_s = (var('vee_estimation_max_gap_hours') | int) * 3600 -%}
 {%- set zero_run_hours = var('vee_zero_run_min_hours') | float | round(0, 'ceil') | int -%}
 {%- set profile_days = var('vee_profile_days') | int -%}
-{%- set reading_columns = [
-    'reading_count', 'reading_at', 'energy_kwh', 'voltage_v', 'register_kwh', 'is_misaligned', 'is_register_rollback',
-    'is_register_mismatch', 'is_zero_run', 'is_spike', 'is_voltage_out_of_range'
-] -%}
 {%- set leaves_backlog = is_incremental() and pipeline_batch_value('leaves_backlog', false) -%}
 {%- set passed_before = none -%}
 {%- if is_incremental() -%}
@@ -560,75 +556,61 @@ negative_intervals as (
 
 interval_sequence as (
     select
-        *,
-        lead(interval_end_s) over by_interval as next_end_s,
-        lead(energy_kwh) over by_interval as next_energy_kwh,
-        lead(register_kwh) over by_interval as next_register_kwh
+        device_id,
+        reading_date,
+        interval_seconds,
+        day_start_s,
+        day_end_s,
+        interval_end_s as previous_end_s,
+        energy_kwh as previous_energy_kwh,
+        register_kwh as previous_register_kwh,
+        lead(interval_end_s) over (partition by device_id, reading_date order by interval_end_s) as next_end_s,
+        lead(energy_kwh) over (partition by device_id, reading_date order by interval_end_s) as next_energy_kwh,
+        lead(register_kwh) over (partition by device_id, reading_date order by interval_end_s) as next_register_kwh
     from interval_readings
-    window by_interval as (partition by device_id, reading_date order by interval_end_s)
 ),
 
 gaps as (
-    {#- Runs of missing intervals after an interval with a reading, up to the next one: estimated
-        up to the longest gap that is interpolated, or longer when the day holds all of the gap's
-        intervals (the profile is the day's). #}
+    {#- Runs of missing intervals between two intervals with readings: up to the longest gap
+        that is interpolated, or longer when the day holds all of the gap's intervals (the
+        profile is the day's). #}
     select
         *,
-        (next_end_s - interval_end_s) / interval_seconds - 1 as missing_count,
-        next_end_s - interval_end_s - interval_seconds > {{ max_gap_s }} as is_long_gap,
+        (next_end_s - previous_end_s) / interval_seconds - 1 as missing_count,
+        next_end_s - previous_end_s - interval_seconds > {{ max_gap_s }} as is_long_gap,
         {#- What the register counted over the gap: its move to the next reading, less that reading's energy. #}
-        next_register_kwh - register_kwh - next_energy_kwh as register_gap_kwh,
-        coalesce(
-            next_end_s - interval_end_s > interval_seconds
-            and (
-                next_end_s - interval_end_s - interval_seconds <= {{ max_gap_s }}
-                or (interval_end_s >= day_start_s and next_end_s - interval_seconds <= day_end_s)
-            ),
-            false
-        ) as is_estimated_gap
+        next_register_kwh - previous_register_kwh - next_energy_kwh as register_gap_kwh
     from interval_sequence
+    where
+        next_end_s - previous_end_s > interval_seconds
+        and (
+            next_end_s - previous_end_s - interval_seconds <= {{ max_gap_s }}
+            or (previous_end_s >= day_start_s and next_end_s - interval_seconds <= day_end_s)
+        )
 ),
 
 gap_slots as (
-    {#- Each interval with a reading, then the missing intervals of its estimated gap: one stream for
-        the grid's readings and its estimates, as Trino would compute interval_readings again at
-        each of its uses. Reading columns are null on a gap's intervals, gap columns on a reading's. #}
     select
-        gaps.device_id,
-        gaps.reading_date,
-        gaps.interval_seconds,
-        gaps.interval_end_s as previous_end_s,
-        slots.interval_end_s,
-        slots.interval_end_s > gaps.interval_end_s as is_gap_slot,
-        {%- for column in reading_columns %}
-            if(slots.interval_end_s = gaps.interval_end_s, gaps.{{ column }}) as {{ column }},
-        {%- endfor %}
-        gaps.missing_count,
-        slots.interval_end_s > gaps.interval_end_s and gaps.is_long_gap as is_long_gap,
-        gaps.energy_kwh as previous_energy_kwh,
-        gaps.next_energy_kwh,
-        gaps.register_gap_kwh,
+        gaps.*,
         coalesce(gaps.register_gap_kwh >= -{{ var('vee_register_tolerance_kwh') }}, false) as is_register_counted,
+        slots.interval_end_s,
         devices.customer_segment,
         devices.country_code,
         {#- The local hour a reading for this interval would count in (as in int_device_hours_aggregated). -#}
-        if(
-            slots.interval_end_s > gaps.interval_end_s,
-            hour(at_timezone(
-                from_unixtime(slots.interval_end_s - 1), coalesce(devices.timezone, {{ utility_timezone() }})
-            ))
+        hour(
+            at_timezone(from_unixtime(slots.interval_end_s - 1), coalesce(devices.timezone, {{ utility_timezone() }}))
         ) as local_hour,
         {#- The straight line between the readings either side, at this interval. #}
-        gaps.energy_kwh + (gaps.next_energy_kwh - gaps.energy_kwh)
-        * (slots.interval_end_s - gaps.interval_end_s) / (gaps.next_end_s - gaps.interval_end_s)
+        gaps.previous_energy_kwh + (gaps.next_energy_kwh - gaps.previous_energy_kwh)
+        * (slots.interval_end_s - gaps.previous_end_s) / (gaps.next_end_s - gaps.previous_end_s)
             as interpolated_kwh
     from gaps
     left join devices on gaps.device_id = devices.device_id
     cross join
         unnest(
             sequence(
-                gaps.interval_end_s,
-                if(gaps.is_estimated_gap, gaps.next_end_s - gaps.interval_seconds, gaps.interval_end_s),
+                gaps.previous_end_s + gaps.interval_seconds,
+                gaps.next_end_s - gaps.interval_seconds,
                 gaps.interval_seconds
             )
         ) as slots (interval_end_s)
@@ -768,7 +750,6 @@ methods as (
     select
         *,
         case
-            when not is_gap_slot then null
             when is_long_gap and is_profiled then if(is_register_counted, 'REGISTER_PROFILE', 'PROFILE')
             when is_long_gap and is_segment_profiled
                 then if(is_register_counted, 'REGISTER_SEGMENT_PROFILE', 'SEGMENT_PROFILE')
@@ -780,16 +761,13 @@ methods as (
     from profiled
 ),
 
-estimated as (
+estimates as (
     {#- A register method takes its shape's share of what the register counted (an even share
         when the shape sums to 0), so the gap sums to exactly that. #}
     select
         device_id,
         reading_date,
         interval_end_s,
-        {%- for column in reading_columns %}
-            {{ column }},
-        {%- endfor %}
         estimation_method,
         case estimation_method
             when 'REGISTER_PROFILE'
@@ -815,33 +793,38 @@ validated as (
         grid.reading_date,
         grid.interval_end_s,
         grid.interval_seconds,
-        coalesce(estimated.reading_count, 0) as reading_count,
-        estimated.reading_at,
-        coalesce(estimated.energy_kwh, estimated.estimated_energy_kwh) as energy_kwh,
-        estimated.estimation_method,
-        estimated.voltage_v,
-        estimated.register_kwh,
+        coalesce(interval_readings.reading_count, 0) as reading_count,
+        interval_readings.reading_at,
+        coalesce(interval_readings.energy_kwh, estimates.estimated_energy_kwh) as energy_kwh,
+        estimates.estimation_method,
+        interval_readings.voltage_v,
+        interval_readings.register_kwh,
         {#- concat_ws skips the nulls: a third of the CPU of an array filtered by a lambda. -#}
         nullif(
             concat_ws(
                 ',',
-                if(estimated.reading_count is null, 'GAP'),
+                if(interval_readings.reading_count is null, 'GAP'),
                 if(negative_intervals.interval_end_s is not null, 'NEGATIVE_ENERGY'),
-                if(estimated.is_spike, 'SPIKE'),
-                if(estimated.is_zero_run, 'ZERO_RUN'),
-                if(estimated.is_register_rollback, 'REGISTER_ROLLBACK'),
-                if(estimated.is_register_mismatch, 'REGISTER_MISMATCH'),
-                if(estimated.is_voltage_out_of_range, 'VOLTAGE_OUT_OF_RANGE'),
-                if(estimated.is_misaligned, 'MISALIGNED')
+                if(interval_readings.is_spike, 'SPIKE'),
+                if(interval_readings.is_zero_run, 'ZERO_RUN'),
+                if(interval_readings.is_register_rollback, 'REGISTER_ROLLBACK'),
+                if(interval_readings.is_register_mismatch, 'REGISTER_MISMATCH'),
+                if(interval_readings.is_voltage_out_of_range, 'VOLTAGE_OUT_OF_RANGE'),
+                if(interval_readings.is_misaligned, 'MISALIGNED')
             ),
             ''
         ) as rule_codes
     from grid
-    left join estimated
+    left join interval_readings
         on
-            grid.device_id = estimated.device_id
-            and grid.reading_date = estimated.reading_date
-            and grid.interval_end_s = estimated.interval_end_s
+            grid.device_id = interval_readings.device_id
+            and grid.reading_date = interval_readings.reading_date
+            and grid.interval_end_s = interval_readings.interval_end_s
+    left join estimates
+        on
+            grid.device_id = estimates.device_id
+            and grid.reading_date = estimates.reading_date
+            and grid.interval_end_s = estimates.interval_end_s
     left join negative_intervals
         on
             grid.device_id = negative_intervals.device_id
