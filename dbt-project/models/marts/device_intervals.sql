@@ -1,35 +1,36 @@
 {#-
     VEE: one row per expected reading interval per meter per local day, with the reading that
-    arrived for it (if any), a validation status, the codes of the rules that fired, and an
-    estimate for a gap. Rules, thresholds and estimation methods: device_intervals.yml and
-    the README's VEE section.
+    arrived for it (if any), a validation status, the codes of the rules that fired, and an estimate
+    for a gap. Rules, thresholds and estimation methods: device_intervals.yml and the README's VEE
+    section.
 
-    The grid is every interval end of a meter's local day (92, 96 or 100 at 15 min; the current
-    day up to when the run started), for each meter-day with a reading or an event. A day a meter
-    sent nothing has no rows here: device_health has it, with reading_count 0. A reading belongs
-    to the interval end nearest its timestamp.
+    The grid is every interval end of a meter's local day (92, 96 or 100 at 15 min; the current day
+    up to when the run started), for each meter-day with a reading or an event. A day a meter sent
+    nothing has no rows here: device_health has it, with reading_count 0. A reading belongs to the
+    interval end nearest its timestamp.
 
     Incremental by window: a run re-validates, for each meter-day its batch touched, the intervals
-    from the meter's reading before the first touched hour to its reading after the last one
-    (the whole rest of the day when there is none), widened by vee_zero_run_min_hours either side
-    and then to the meter's readings at or beyond those edges (so a long gap across an edge is
-    re-validated whole), since those are all the intervals whose reading, gap, estimate or rule
-    the new readings can change. A meter whose new readings only append non-zero readings to its
-    day (a live meter's usual case) is not widened back: they change no earlier zero run. A
-    touched hour within vee_context_hours of midnight touches the day either side too (a reading
-    just after midnight can belong to the day before). So its work follows the batch's hours, not
-    the fleet's days. A run that leaves a backlog (a catch-up's every cycle but the last) stops a
-    window with no reading after it at the day's last reading (a day with only events at its last
-    touched hour), not at the day's end, on the dates from a day before the latest its batch's
-    readings reached: the next batch would rewrite that tail of gaps again. Each later run writes the skipped tails of the dates it has passed, and the run that
-    leaves none the rest (since day_tails_batch_id, kept by the runner), so no run writes more
-    than about two days of tails. The rules that look past one interval read bounded context only:
-    readings up to vee_context_hours either side of the window, and the meter's daily maxima of
-    the vee_spike_reference_days before the day, and, for a long gap, the meter's hours (else its
-    segment's) of the same day type in the vee_profile_days before it. A batch that changes a
-    meter's hours also re-validates that meter's later days within vee_profile_days that miss
-    more than vee_estimation_max_gap_hours, and the same days of its segment's meters whose long
-    gaps no own profile estimated: their profile estimates read the changed hours.
+    from the meter's reading before the first touched hour to its reading after the last one (the
+    whole rest of the day when there is none), widened by vee_zero_run_min_hours either side and
+    then to the meter's readings at or beyond those edges (so a long gap across an edge is
+    re-validated whole), since those are all the intervals whose reading, gap, estimate or rule the
+    new readings can change. A meter whose new readings only append non-zero readings to its day (a
+    live meter's usual case) is not widened back: they change no earlier zero run. A touched hour
+    within vee_context_hours of midnight touches the day either side too (a reading just after
+    midnight can belong to the day before). So its work follows the batch's hours, not the fleet's
+    days. A run that leaves a backlog (a catch-up's every cycle but the last) stops a window with no
+    reading after it at the day's last reading (a day with only events at its last touched hour),
+    not at the day's end, on the dates from a day before the latest its batch's readings reached:
+    the next batch would rewrite that tail of gaps again. Each later run writes the skipped tails of
+    the dates it has passed, and the run that leaves none the rest (since day_tails_batch_id, kept
+    by the runner), so no run writes more than about two days of tails. The rules that look past one
+    interval read bounded context only: readings up to vee_context_hours either side of the window,
+    and the meter's daily maxima of the vee_spike_reference_days before the day, and, for a long
+    gap, the meter's hours (else its segment's) of the same day type in the vee_profile_days before
+    it. A batch that changes a meter's hours also re-validates that meter's later days within
+    vee_profile_days that miss more than vee_estimation_max_gap_hours, and the same days of its
+    segment's meters whose long gaps no own profile estimated: their profile estimates read the
+    changed hours.
 -#}
 {#- Incremental runs read the hours and the landed messages, so dbt is told of the dependency. -#}
 -- depends_on: {{ ref('int_device_hours_aggregated') }}, {{ ref('int_segment_hours_aggregated') }}, {{ ref('stg_telemetry_messages') }}
