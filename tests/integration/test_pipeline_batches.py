@@ -16,7 +16,9 @@ tests of this module, in order:
 7. a later day with only fault-log events is not re-validated when the meter's hours change;
 8. a corrected reading replaces the published one and is logged as a CORRECTION;
 9. zero runs across batches: the day's first energy flags the zero run before it, and readings
-   that only append energy re-validate from the reading before them.
+   that only append energy re-validate from the reading before them;
+10. a cycle that leaves a backlog writes no day with only fault-log events ahead of its readings:
+   the day's readings or the last cycle write its whole grid, once.
 """
 
 from __future__ import annotations
@@ -415,6 +417,37 @@ def test_zero_runs_across_batches_and_appended_readings(state):
     assert {at: b for at, b in after.items() if at < last_zero_at} == \
         {at: b for at, b in before.items() if at < last_zero_at}, "appended energy rewrote earlier intervals"
     assert {at.astimezone(UTC) for (at,) in p.query(flagged)} == zero_ends
+    assert_matches_oracle(state)
+
+
+def test_a_backlog_cycle_writes_no_day_with_only_events_ahead_of_its_readings(state):
+    """A backfill lands its days of fault logs in its first batch, ahead of the readings. A cycle
+    that leaves a backlog writes no VEE grid for such a day: its readings' first batch writes the
+    day from its start, and a day that gets no reading is written whole by the cycle that passes it
+    (here the last one)."""
+    p = state.pipeline
+    # No other test of this module writes this meter within a year of these days.
+    device_id, customer_id = first_devices(state.device_customers, 4)[3]
+    zone = ZoneInfo(p.device_zones().get(device_id, "Europe/Berlin"))
+    day = FIRST_DAY - timedelta(days=200)
+    later_read_day, silent_day = day + timedelta(days=2), day + timedelta(days=3)
+    # 3 days of readings on one partition: more than two batches of BOUND.
+    readings = generate_local_days([(device_id, customer_id, str(zone))], [day, day + timedelta(days=1), later_read_day],
+                                   seed=20)
+    events = [(device_id, fault_line("ELX", device_id, datetime(d.year, d.month, d.day, 12, tzinfo=zone).astimezone(UTC),
+                                     "C301")) for d in (later_read_day, silent_day)]
+    state.send(readings, events)
+    grids = f"select reading_date, count(*), count(reading_at) from iceberg.{p.marts}.device_intervals " \
+            f"where device_id = '{device_id}' and reading_date >= date '{day}' group by 1"
+    p.cycle()
+    *_, taken, behind = p.runs()[-1]
+    assert taken and behind > 0, p.runs()[-1]
+    written = {row[0]: row[1:] for row in p.query(grids)}
+    assert day in written and later_read_day not in written and silent_day not in written, written
+    p.catch_up()
+    written = {row[0]: row[1:] for row in p.query(grids)}
+    assert written[silent_day][0] >= 92 and written[silent_day][1] == 0, written
+    assert written[later_read_day][1] == written[later_read_day][0] >= 92, written
     assert_matches_oracle(state)
 
 

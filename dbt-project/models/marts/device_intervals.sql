@@ -19,8 +19,8 @@
     within vee_context_hours of midnight touches the day either side too (a reading just after
     midnight can belong to the day before). So its work follows the batch's hours, not the fleet's
     days. A run that leaves a backlog (a catch-up's every cycle but the last) stops a window with no
-    reading after it at the day's last reading (a day with only events at its last touched hour),
-    not at the day's end, on the dates from a day before the latest its batch's readings reached:
+    reading after it at the day's last reading (and writes no day with only events), not at the
+    day's end, on the dates from a day before the latest its batch's readings reached:
     the next batch would rewrite that tail of gaps again. Each later run writes the skipped tails of
     the dates it has passed, and the run that leaves none the rest (since day_tails_batch_id, kept
     by the runner), so no run writes more than about two days of tails. The rules that look past one
@@ -285,7 +285,16 @@
         inner join window_edges
             on days.device_id = window_edges.device_id and days.reading_date = window_edges.reading_date
         {%- if is_incremental() %}
-            where days.reading_date in ({{ dates_relation(touched_dates, 'reading_date') }})
+            where
+                days.reading_date in ({{ dates_relation(touched_dates, 'reading_date') }})
+                {%- if passed_before %}
+                    {#- A day with only events, on a date the batch's readings have not passed,
+                        waits for its readings: a backfill lands a week of logs in its first
+                        batch, and the day's grid would be written once now and again with them.
+                        Its readings' first batch writes it from the day's start (no reading
+                        before them), a later run its tail; a day that gets none, a skipped tail. #}
+                    and (days.reading_date < date '{{ passed_before }}' or days.last_reading_at is not null)
+                {%- endif %}
         {%- endif %}
     ),
 
@@ -335,10 +344,7 @@
                 {%- if passed_before %}
                     if(
                         reading_date >= date '{{ passed_before }}',
-                        greatest(
-                            coalesce(last_reading_at + interval_seconds / 2 * interval '1' second, touched_end_at),
-                            touched_end_at
-                        )
+                        greatest(last_reading_at + interval_seconds / 2 * interval '1' second, touched_end_at)
                     ),
                 {%- endif %}
                 day_end_at
