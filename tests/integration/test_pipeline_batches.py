@@ -426,7 +426,7 @@ def test_a_backlog_cycle_writes_no_day_with_only_events_ahead_of_its_readings(st
     day from its start, and a day that gets no reading is written whole by the cycle that passes it
     (here the last one)."""
     p = state.pipeline
-    # No other test of this module writes this meter within a year of these days.
+    # No other test of this module writes this meter within 100 days of these days.
     device_id, customer_id = first_devices(state.device_customers, 4)[3]
     zone = ZoneInfo(p.device_zones().get(device_id, "Europe/Berlin"))
     day = FIRST_DAY - timedelta(days=200)
