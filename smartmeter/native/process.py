@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 import time
 from collections.abc import Callable
@@ -11,16 +12,19 @@ from smartmeter.errors import LakehouseError
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Free only when the port refuses a connection: a port a firewall forwards elsewhere (a
+    killed podman's leftover DNAT rule, say) binds fine, then times out or is unreachable."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
+        return sock.connect_ex((host, port)) != errno.ECONNREFUSED
 
 
 def ensure_port_free(port: int, service: str, env_var: str) -> None:
     if port_in_use(port):
         raise LakehouseError(
-            f"port {port} is already in use, so {service} cannot start. Find the owner with "
-            f"`ss -ltnp 'sport = :{port}'` and stop it, or choose another port: export {env_var}=<port>"
+            f"port {port} is already in use, so {service} cannot start: it does not refuse a connection. Find "
+            f"the owner with `ss -ltnp 'sport = :{port}'` (or a forwarding rule, such as a stopped container's, "
+            f"with `iptables -t nat -S | grep {port}`) and stop it, or choose another port: export {env_var}=<port>"
         )
 
 

@@ -33,6 +33,23 @@ def test_port_taken_names_the_port_and_the_variable_to_change():
     assert "export TRINO_PORT=" in str(err.value)
 
 
+def test_a_port_is_free_only_when_it_refuses_connections():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        # Bound but not listening: the kernel refuses connections, as for a free port.
+        assert not process.port_in_use(port)
+        sock.listen()
+        assert process.port_in_use(port)
+    # A port whose connections time out, as one a leftover forwarding rule sends to a stopped
+    # container's address does: a listener whose queue is full (the first connection fills it).
+    with socket.socket() as full, socket.socket() as first:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        first.connect(full.getsockname())
+        assert process.port_in_use(full.getsockname()[1])
+
+
 @pytest.mark.parametrize(("state", "timeout_s", "log_text", "says"), [
     ("BACKOFF", 30, "starting\nFATAL: config broken at line 7\n", "svc exited while starting (BACKOFF)"),
     ("RUNNING", 1, "still warming up\n", "did not become healthy within 1s"),
