@@ -424,7 +424,7 @@ def test_a_backlog_cycle_writes_no_day_with_only_events_ahead_of_its_readings(st
     """A backfill lands its days of fault logs in its first batch, ahead of the readings. A cycle
     that leaves a backlog writes no VEE grid for such a day: its readings' first batch writes the
     day from its start, and a day that gets no reading is written whole by the cycle that passes it
-    (here the last one)."""
+    (here the last one). A day that came whole is not written again for its (empty) tail."""
     p = state.pipeline
     # No other test of this module writes this meter within 100 days of these days.
     device_id, customer_id = first_devices(state.device_customers, 4)[3]
@@ -440,7 +440,7 @@ def test_a_backlog_cycle_writes_no_day_with_only_events_ahead_of_its_readings(st
     grids = f"select reading_date, count(*), count(reading_at) from iceberg.{p.marts}.device_intervals " \
             f"where device_id = '{device_id}' and reading_date >= date '{day}' group by 1"
     p.cycle()
-    *_, taken, behind = p.runs()[-1]
+    first_run, *_, taken, behind = p.runs()[-1]
     assert taken and behind > 0, p.runs()[-1]
     written = {row[0]: row[1:] for row in p.query(grids)}
     assert day in written and later_read_day not in written and silent_day not in written, written
@@ -448,6 +448,11 @@ def test_a_backlog_cycle_writes_no_day_with_only_events_ahead_of_its_readings(st
     written = {row[0]: row[1:] for row in p.query(grids)}
     assert written[silent_day][0] >= 92 and written[silent_day][1] == 0, written
     assert written[later_read_day][1] == written[later_read_day][0] >= 92, written
+    # The first day came whole, to its 24:00 reading, in the first batch: its tail is empty, so
+    # no later cycle rewrites any of it.
+    rewritten = p.query(f"select count(*) from iceberg.{p.marts}.device_intervals where device_id = '{device_id}' "
+                        f"and reading_date = date '{day}' and batch_id != {first_run}")
+    assert rewritten == [(0,)], rewritten
     assert_matches_oracle(state)
 
 

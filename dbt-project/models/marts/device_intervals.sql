@@ -75,7 +75,9 @@
         where hours.batch_id > {{ watermark }} and days.reading_date is not null
         {%- if skipped_from and (not leaves_backlog or (passed_before and passed_before > skipped_from)) %}
             {#- The tails the runs since the last one that wrote them skipped: from each such
-                meter-day's last hour they changed to the day's end. #}
+                meter-day's last hour they changed to the day's end. A day whose last changed
+                reading is its last interval has none (the run that brought it wrote to the
+                day's end), which is most meters' day in a backfill. #}
             union all
             select device_id, usage_date, max(usage_hour_at)
             from {{ ref('int_device_hours_aggregated') }}
@@ -84,6 +86,14 @@
                 and usage_date >= date '{{ skipped_from }}'
                 and usage_date < date '{{ passed_before or "9999-12-31" }}'
             group by device_id, usage_date
+            having not coalesce(
+                max_by(
+                    local_hour = 23
+                    and last_reading_at + interval_seconds / 2 * interval '1' second >= usage_hour_at + interval '1' hour,
+                    usage_hour_at
+                ) filter (where reading_count > 0),
+                false
+            )
         {%- endif %}
     {%- endset -%}
     {%- set new_readings_range = run_query(
